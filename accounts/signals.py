@@ -1,0 +1,1 @@
+"""Audit receivers: nothing here does I/O beyond writing the audit row."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ComposeConfig(AppConfig):
+    name = "webmail.compose"
+    label = "compose"
+    verbose_name = "Compose and contacts"

@@ -1,0 +1,566 @@
+"""The IMAP gateway: ``MailStore`` (the interface) and ``ImapStore`` (imapclient).
+
+Every imapclient or socket error is translated into ``webmail.imap.errors``. Commands are never
+built from strings: criteria go to imapclient as lists of values, which it quotes or sends as
+literals. Every input from a user passes the validators in ``webmail.imap.validate`` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import imapclient
+from imapclient import exceptions as imap_exc
+from imapclient.response_types import Envelope
+
+from webmail.imap.errors import (
+    ImapAuthError,
+    ImapError,
+    ImapNotFound,
+    ImapProtocolError,
+    ImapUnavailable,
+)
+from webmail.imap.structure import has_attachments
+from webmail.imap.types import (
+    Address,
+    Changes,
+    Credentials,
+    Folder,
+    FolderStatus,
+    MessageSummary,
+    SearchField,
+    SearchQuery,
+    Security,
+    SelectInfo,
+    ServerAddress,
+    SortKey,
+    SpecialUse,
+)
+from webmail.imap.validate import check_folder, check_search_text, check_uids
+from webmail.mime.headers import decode_header_value
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SUMMARY_ITEMS = [b"UID", b"ENVELOPE", b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE",
+                 b"BODYSTRUCTURE"]
+
+_SPECIAL_FLAGS = {
+    b"\\sent": SpecialUse.SENT,
+    b"\\drafts": SpecialUse.DRAFTS,
+    b"\\trash": SpecialUse.TRASH,
+    b"\\junk": SpecialUse.JUNK,
+    b"\\archive": SpecialUse.ARCHIVE,
+}
+# For servers without SPECIAL-USE (RFC 6154): the names clients commonly create.
+_SPECIAL_NAMES = {
+    "sent": SpecialUse.SENT, "sent items": SpecialUse.SENT, "sent messages": SpecialUse.SENT,
+    "drafts": SpecialUse.DRAFTS, "draft": SpecialUse.DRAFTS,
+    "trash": SpecialUse.TRASH, "deleted items": SpecialUse.TRASH,
+    "deleted messages": SpecialUse.TRASH,
+    "junk": SpecialUse.JUNK, "spam": SpecialUse.JUNK, "junk e-mail": SpecialUse.JUNK,
+    "archive": SpecialUse.ARCHIVE, "archives": SpecialUse.ARCHIVE,
+}
+
+_SORT_CRITERIA = {
+    SortKey.DATE: "DATE",
+    SortKey.FROM: "FROM",
+    SortKey.SUBJECT: "SUBJECT",
+    SortKey.SIZE: "SIZE",
+}
+
+
+class MailStore(Protocol):
+    """What the rest of the webmail may ask of a signed-in mail store.
+
+    Every method may raise ``ImapUnavailable`` (transient), ``ImapNotFound`` (missing folder or
+    message), ``ImapProtocolError`` (the server said NO/BAD) or ``ImapInvalidInput``.
+    """
+
+    def capabilities(self) -> frozenset[str]: ...
+    def noop(self) -> None: ...
+    def logout(self) -> None: ...
+    def list_folders(self) -> list[Folder]: ...
+    def folder_status(self, folder: str) -> FolderStatus: ...
+    def create_folder(self, folder: str) -> None: ...
+    def rename_folder(self, old: str, new: str) -> None: ...
+    def delete_folder(self, folder: str) -> None: ...
+    def select(self, folder: str) -> SelectInfo: ...
+    def sorted_uids(self, folder: str, key: SortKey, reverse: bool,
+                    query: SearchQuery | None = None) -> list[int]: ...
+    def fetch_summaries(self, folder: str, uids: Sequence[int]) -> list[MessageSummary]: ...
+    def fetch_sort_values(self, folder: str, key: SortKey,
+                          uids: Sequence[int] | None = None) -> dict[int, Any]: ...
+    def fetch_message(self, folder: str, uid: int) -> bytes: ...
+    def fetch_part(self, folder: str, uid: int, section: str, offset: int = 0,
+                   length: int | None = None) -> bytes: ...
+    def set_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str],
+                  add: bool) -> None: ...
+    def move(self, folder: str, uids: Sequence[int], target: str) -> None: ...
+    def expunge(self, folder: str, uids: Sequence[int]) -> None: ...
+    def append(self, folder: str, message: bytes, flags: Sequence[str] = (),
+               when: datetime | None = None) -> int | None: ...
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]: ...
+    def changes_since(self, folder: str, modseq: int) -> Changes | None: ...
+
+
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn imapclient and socket errors into ours (``from`` keeps the cause for the logs)."""
+    try:
+        yield
+    except ImapError:
+        raise
+    except imap_exc.LoginError as exc:
+        raise ImapAuthError(f"{action}: the server refused the credentials") from exc
+    except (imap_exc.IMAPClientAbortError, TimeoutError, ConnectionError, ssl.SSLError,
+            OSError, EOFError) as exc:
+        raise ImapUnavailable(f"{action}: {exc.__class__.__name__}: {exc}") from exc
+    except imap_exc.IMAPClientError as exc:
+        text = str(exc)
+        lowered = text.lower()
+        if any(word in lowered for word in ("nonexistent", "doesn't exist", "does not exist",
+                                            "not found", "no such", "unknown mailbox")):
+            raise ImapNotFound(f"{action}: {text}") from exc
+        raise ImapProtocolError(f"{action}: {text}") from exc
+
+
+def _decode(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    return decode_header_value(raw)
+
+
+def _addresses(raw: Sequence[Any] | None) -> tuple[Address, ...]:
+    result = []
+    for item in raw or ():
+        mailbox = item.mailbox.decode("utf-8", "replace") if item.mailbox else ""
+        host = item.host.decode("utf-8", "replace") if item.host else ""
+        if not mailbox and not host:
+            continue  # RFC 3501 group syntax markers
+        email = f"{mailbox}@{host}" if host else mailbox
+        result.append(Address(name=_decode(item.name), email=email))
+    return tuple(result)
+
+
+def _flags(raw: Sequence[bytes | str]) -> frozenset[str]:
+    return frozenset(f.decode("ascii", "replace") if isinstance(f, bytes) else f for f in raw)
+
+
+def summary_from_fetch(uid: int, data: dict[bytes, Any]) -> MessageSummary:
+    envelope: Envelope | None = data.get(b"ENVELOPE")
+    date = None
+    subject = ""
+    sender: tuple[Address, ...] = ()
+    to: tuple[Address, ...] = ()
+    message_id = ""
+    if envelope is not None:
+        date = envelope.date
+        subject = _decode(envelope.subject)
+        sender = _addresses(envelope.from_)
+        to = _addresses(envelope.to)
+        message_id = _decode(envelope.message_id)
+    internal = data.get(b"INTERNALDATE")
+    if isinstance(internal, datetime):
+        date = internal if date is None or date.tzinfo is None else date
+    body = data.get(b"BODYSTRUCTURE")
+    return MessageSummary(
+        uid=uid,
+        subject=subject,
+        sender=sender,
+        to=to,
+        date=date,
+        size=int(data.get(b"RFC822.SIZE", 0)),
+        flags=_flags(data.get(b"FLAGS", ())),
+        has_attachments=has_attachments(body) if body is not None else False,
+        message_id=message_id,
+    )
+
+
+def search_criteria(query: SearchQuery) -> list[Any]:
+    """IMAP SEARCH criteria for a query, as a list of values that imapclient quotes."""
+    text = check_search_text(query.text)
+    criteria: list[Any] = []
+    if text:
+        if query.field is SearchField.ALL:
+            criteria += ["OR", "OR", "FROM", text, "TO", text, "OR", "SUBJECT", text,
+                         "BODY", text]
+        else:
+            criteria += [query.field.value.upper(), text]
+    if query.unseen_only:
+        criteria.append("UNSEEN")
+    if query.flagged_only:
+        criteria.append("FLAGGED")
+    return criteria or ["ALL"]
+
+
+def _charset_for(criteria: Sequence[Any]) -> str | None:
+    return "UTF-8" if any(isinstance(c, str) and not c.isascii() for c in criteria) else None
+
+
+class ImapStore:
+    """A logged-in IMAP connection. Use ``ImapStore.open`` (a context manager) or the pool."""
+
+    def __init__(self, client: imapclient.IMAPClient, server: ServerAddress, username: str):
+        self._client = client
+        self.server = server
+        self.username = username
+        self._selected: str | None = None
+        self._select_info: SelectInfo | None = None
+        self._caps: frozenset[str] | None = None
+        self._condstore = False
+        self.broken = False
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, server: ServerAddress, credentials: Credentials) -> ImapStore:
+        """Connect and log in; raises ``ImapAuthError`` or ``ImapUnavailable``.
+
+        Never returns a half-logged-in client: on any failure the socket is closed.
+        """
+        timeout = imapclient.SocketTimeout(connect=min(server.timeout, 10.0),
+                                           read=server.timeout)
+        client: imapclient.IMAPClient | None = None
+        try:
+            with _translated("connect"):
+                client = imapclient.IMAPClient(
+                    server.host,
+                    port=server.port,
+                    ssl=server.security is Security.SSL,
+                    ssl_context=_ssl_context(server.verify_tls),
+                    timeout=timeout,
+                )
+                if server.security is Security.STARTTLS:
+                    client.starttls(_ssl_context(server.verify_tls))
+            with _translated("login"):
+                client.login(credentials.username, credentials.password)
+            store = cls(client, server, credentials.username)
+            if "CONDSTORE" in store.capabilities():
+                with _translated("enable"):
+                    with contextlib.suppress(imap_exc.IMAPClientError):
+                        client.enable("CONDSTORE")
+                        store._condstore = True
+            return store
+        except BaseException:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+            raise
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, server: ServerAddress, credentials: Credentials) -> Iterator[ImapStore]:
+        store = cls.connect(server, credentials)
+        try:
+            yield store
+        finally:
+            store.logout()
+
+    def _call(self, action: str, func: Callable[[], T]) -> T:
+        try:
+            with _translated(action):
+                return func()
+        except ImapUnavailable:
+            self.broken = True
+            raise
+
+    def capabilities(self) -> frozenset[str]:
+        if self._caps is None:
+            caps = self._call("capability", self._client.capabilities)
+            self._caps = frozenset(c.decode("ascii", "replace").upper() for c in caps)
+        return self._caps
+
+    def noop(self) -> None:
+        self._call("noop", self._client.noop)
+
+    def logout(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.logout()
+        with contextlib.suppress(Exception):
+            self._client.shutdown()
+        self.broken = True
+
+    # --- folders ----------------------------------------------------------------------------
+
+    def list_folders(self) -> list[Folder]:
+        # Dovecot and most servers put RFC 6154 attributes in plain LIST replies; for the rest
+        # the common names stand in (_SPECIAL_NAMES).
+        raw = self._call("list", lambda: self._client.list_folders())
+        folders = []
+        taken: set[SpecialUse] = set()
+        for flags, delimiter, name in raw:
+            lowered = {f.lower() for f in flags}
+            special = next((s for f, s in _SPECIAL_FLAGS.items() if f in lowered), None)
+            folders.append((name, delimiter, flags, special, b"\\noselect" not in lowered
+                            and b"\\nonexistent" not in lowered))
+            if special:
+                taken.add(special)
+        result = []
+        for name, delimiter, flags, special, selectable in folders:
+            delim = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "")
+            if name.upper() == "INBOX":
+                special = SpecialUse.INBOX
+                name = "INBOX"
+            elif special is None and (delim == "" or delim not in name):
+                guess = _SPECIAL_NAMES.get(name.lower())
+                if guess and guess not in taken:
+                    special = guess
+                    taken.add(guess)
+            result.append(Folder(name=name, delimiter=delim, flags=_flags(flags),
+                                 special_use=special, selectable=selectable))
+        return result
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        check_folder(folder)
+        what = [b"MESSAGES", b"UNSEEN", b"UIDVALIDITY", b"UIDNEXT"]
+        if self._condstore:
+            what.append(b"HIGHESTMODSEQ")
+        data = self._call("status", lambda: self._client.folder_status(folder, what))
+        modseq = data.get(b"HIGHESTMODSEQ")
+        return FolderStatus(
+            name=folder,
+            messages=int(data.get(b"MESSAGES", 0)),
+            unseen=int(data.get(b"UNSEEN", 0)),
+            uidvalidity=int(data.get(b"UIDVALIDITY", 0)),
+            uidnext=int(data.get(b"UIDNEXT", 0)),
+            highestmodseq=int(modseq) if modseq is not None else None,
+        )
+
+    def create_folder(self, folder: str) -> None:
+        check_folder(folder)
+        self._call("create", lambda: self._client.create_folder(folder))
+        with contextlib.suppress(ImapProtocolError):
+            self._call("subscribe", lambda: self._client.subscribe_folder(folder))
+
+    def rename_folder(self, old: str, new: str) -> None:
+        check_folder(old)
+        check_folder(new)
+        self._unselect_if(old)
+        self._call("rename", lambda: self._client.rename_folder(old, new))
+
+    def delete_folder(self, folder: str) -> None:
+        check_folder(folder)
+        self._unselect_if(folder)
+        self._call("delete", lambda: self._client.delete_folder(folder))
+
+    def _unselect_if(self, folder: str) -> None:
+        if self._selected == folder:
+            with contextlib.suppress(ImapError):
+                self._call("close", self._client.close_folder)
+            self._selected = None
+            self._select_info = None
+
+    # --- selected state ---------------------------------------------------------------------
+
+    def select(self, folder: str) -> SelectInfo:
+        """Select ``folder`` read-write; a reused connection keeps it selected (cheap)."""
+        check_folder(folder)
+        if self._selected == folder and self._select_info is not None:
+            return self._select_info
+        data = self._call("select", lambda: self._client.select_folder(folder))
+        modseq = data.get(b"HIGHESTMODSEQ")
+        info = SelectInfo(
+            uidvalidity=int(data.get(b"UIDVALIDITY", 0)),
+            exists=int(data.get(b"EXISTS", 0)),
+            uidnext=int(data.get(b"UIDNEXT", 0)),
+            highestmodseq=int(modseq) if modseq is not None else None,
+        )
+        self._selected = folder
+        self._select_info = info
+        return info
+
+    def sorted_uids(self, folder: str, key: SortKey, reverse: bool,
+                    query: SearchQuery | None = None) -> list[int]:
+        """UIDs of the folder (or of the search hits) in the order asked.
+
+        With SORT (RFC 5256) the server sorts. Without it, date order is UID order (arrival,
+        which needs no data at all) and other keys sort on values fetched for all UIDs; the
+        folder index caches the result so that is paid once per change, not per page.
+        """
+        self.select(folder)
+        criteria = search_criteria(query) if query else ["ALL"]
+        if "SORT" in self.capabilities():
+            sort_key = _SORT_CRITERIA[key]
+            sort = [f"REVERSE {sort_key}" if reverse else sort_key]
+            uids = self._call("sort", lambda: self._client.sort(
+                sort, criteria, charset="UTF-8"))
+            return [int(u) for u in uids]
+        uids = [int(u) for u in self._call("search", lambda: self._client.search(
+            criteria, charset=_charset_for(criteria)))]
+        uids.sort()
+        if key is not SortKey.DATE and uids:
+            values = self.fetch_sort_values(folder, key, uids)
+            uids.sort(key=lambda u: (values.get(u, ""), u))
+        if reverse:
+            uids.reverse()
+        return uids
+
+    def fetch_sort_values(self, folder: str, key: SortKey,
+                          uids: Sequence[int] | None = None) -> dict[int, Any]:
+        """The value each message sorts by, for servers without SORT."""
+        self.select(folder)
+        target: Sequence[int] | str = check_uids(uids) if uids is not None else "1:*"
+        if key is SortKey.SIZE:
+            data = self._call("fetch", lambda: self._client.fetch(target, [b"RFC822.SIZE"]))
+            return {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in data.items()}
+        if key is SortKey.DATE:
+            data = self._call("fetch", lambda: self._client.fetch(target, [b"INTERNALDATE"]))
+            return {int(u): d.get(b"INTERNALDATE") for u, d in data.items()}
+        data = self._call("fetch", lambda: self._client.fetch(target, [b"ENVELOPE"]))
+        values: dict[int, Any] = {}
+        for uid, item in data.items():
+            envelope = item.get(b"ENVELOPE")
+            if envelope is None:
+                values[int(uid)] = ""
+            elif key is SortKey.FROM:
+                addrs = _addresses(envelope.from_)
+                values[int(uid)] = addrs[0].email.lower() if addrs else ""
+            else:
+                values[int(uid)] = _base_subject(_decode(envelope.subject))
+        return values
+
+    def fetch_summaries(self, folder: str, uids: Sequence[int]) -> list[MessageSummary]:
+        """Summaries of exactly these UIDs, in the order given (missing ones left out)."""
+        wanted = check_uids(uids)
+        if not wanted:
+            return []
+        self.select(folder)
+        data = self._call("fetch", lambda: self._client.fetch(wanted, SUMMARY_ITEMS))
+        by_uid = {int(uid): summary_from_fetch(int(uid), item) for uid, item in data.items()}
+        return [by_uid[u] for u in wanted if u in by_uid]
+
+    def fetch_message(self, folder: str, uid: int) -> bytes:
+        (uid,) = check_uids([uid])
+        self.select(folder)
+        data = self._call("fetch", lambda: self._client.fetch([uid], [b"BODY.PEEK[]"]))
+        item = data.get(uid)
+        if not item or b"BODY[]" not in item:
+            raise ImapNotFound(f"message {uid} not found in {folder!r}")
+        return bytes(item[b"BODY[]"])
+
+    def fetch_part(self, folder: str, uid: int, section: str, offset: int = 0,
+                   length: int | None = None) -> bytes:
+        """Raw (still transfer-encoded) bytes of one body section, optionally a range of it."""
+        (uid,) = check_uids([uid])
+        if not section or not all(p.isdigit() for p in section.split(".")):
+            raise ImapNotFound(f"no part {section!r}")
+        self.select(folder)
+        partial = f"<{int(offset)}.{int(length)}>" if length is not None else ""
+        item_name = f"BODY.PEEK[{section}]{partial}".encode("ascii")
+        data = self._call("fetch", lambda: self._client.fetch([uid], [item_name]))
+        item = data.get(uid)
+        if not item:
+            raise ImapNotFound(f"message {uid} not found in {folder!r}")
+        for k, value in item.items():
+            if k.startswith(f"BODY[{section}]".encode()):
+                return bytes(value or b"")
+        raise ImapNotFound(f"part {section} of message {uid} not found")
+
+    def set_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str],
+                  add: bool) -> None:
+        wanted = check_uids(uids)
+        if not wanted:
+            return
+        self.select(folder)
+        raw = [f.encode("ascii") for f in flags]
+        if add:
+            self._call("store", lambda: self._client.add_flags(wanted, raw, silent=True))
+        else:
+            self._call("store", lambda: self._client.remove_flags(wanted, raw, silent=True))
+
+    def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+        wanted = check_uids(uids)
+        check_folder(target)
+        if not wanted or target == folder:
+            return
+        self.select(folder)
+        if "MOVE" in self.capabilities():
+            self._call("move", lambda: self._client.move(wanted, target))
+            return
+        self._call("copy", lambda: self._client.copy(wanted, target))
+        self.expunge(folder, wanted)
+
+    def expunge(self, folder: str, uids: Sequence[int]) -> None:
+        """Delete for good: flag \\Deleted and expunge only these UIDs (UIDPLUS)."""
+        wanted = check_uids(uids)
+        if not wanted:
+            return
+        self.select(folder)
+        self._call("store", lambda: self._client.add_flags(wanted, [b"\\Deleted"], silent=True))
+        if "UIDPLUS" in self.capabilities():
+            self._call("expunge", lambda: self._client.uid_expunge(wanted))
+        else:
+            self._call("expunge", lambda: self._client.expunge())
+
+    def append(self, folder: str, message: bytes, flags: Sequence[str] = (),
+               when: datetime | None = None) -> int | None:
+        """Append a message; returns its UID when the server says (UIDPLUS APPENDUID)."""
+        check_folder(folder)
+        raw_flags = [f.encode("ascii") for f in flags]
+        response = self._call("append", lambda: self._client.append(
+            folder, message, raw_flags, when))
+        text = response.decode("ascii", "replace") if isinstance(response, bytes) else str(
+            response)
+        # "[APPENDUID <uidvalidity> <uid>] Append completed."
+        if "APPENDUID" in text.upper():
+            with contextlib.suppress(ValueError, IndexError):
+                return int(text.upper().split("APPENDUID", 1)[1].split("]")[0].split()[1])
+        return None
+
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
+        self.select(folder)
+        criteria = ["HEADER", "Message-ID", check_search_text(message_id)]
+        return sorted(int(u) for u in self._call("search", lambda: self._client.search(
+            criteria)))
+
+    def changes_since(self, folder: str, modseq: int) -> Changes | None:
+        """Flag changes and new messages since ``modseq`` (CONDSTORE), or None without it.
+
+        Expunged UIDs are not reported by CONDSTORE alone; callers compare UID lists.
+        """
+        if not self._condstore:
+            return None
+        info = self.select(folder)
+        data = self._call("fetch", lambda: self._client.fetch(
+            "1:*", [b"FLAGS"], modifiers=[f"CHANGEDSINCE {int(modseq)}"]))
+        return Changes(
+            uidvalidity=info.uidvalidity,
+            highestmodseq=info.highestmodseq or 0,
+            changed={int(u): _flags(d.get(b"FLAGS", ())) for u, d in data.items()},
+            vanished=frozenset(),
+        )
+
+    def refresh_selected(self) -> None:
+        """Forget the cached SELECT data so the next call re-selects (after outside changes)."""
+        self._select_info = None
+        self._selected = None
+
+
+def _base_subject(subject: str) -> str:
+    """RFC 5256 base subject, simplified: strip Re:/Fwd: prefixes and case."""
+    text = subject.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for prefix in ("re:", "fwd:", "fw:", "aw:", "wg:"):
+            if text.startswith(prefix):
+                text = text[len(prefix):].strip()
+                changed = True
+    return text
