@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 
 from webmail.env import (
     ConfigError,
@@ -21,6 +22,9 @@ from webmail.env import (
     env_secret,
     env_str,
 )
+
+# Generic admin/queryset classes subscriptable at run time, as the type hints write them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WEBMAIL_VAR_DIR", str(BASE_DIR / "var")))
