@@ -22,8 +22,9 @@ os.environ.setdefault("WEBMAIL_IMAP_TIMEOUT", "10")
 os.environ.setdefault("WEBMAIL_SMTP_TIMEOUT", "10")
 
 from webmail.settings import *  # noqa: E402, F403
-from webmail.settings import STORAGES  # noqa: E402
+from webmail.settings import STATIC_ROOT, STORAGES  # noqa: E402
 
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 WHITENOISE_USE_FINDERS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
