@@ -1,0 +1,1 @@
+"""Test infrastructure: the real Dovecot/Postfix mail stack and its helpers."""
