@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 IMAP_PORT = 10143
@@ -44,6 +45,9 @@ PASSWORD = "secret"
 DOMAIN = "example.test"
 REMOTE_DOMAIN = "remote.test"
 
+STATE_DIR = Path("/var/lib/webmail-mailstack")
+MAIL_ROOT = STATE_DIR / "mail"
+LOG_DIR = STATE_DIR / "log"
 REMOTE_LOCK_PATH = f"/tmp/webmail-remote-{REMOTE_PORT}.lock"
 START_HINT = (
     "start it as root with: bash tests/infra/mailstack.sh install && "
@@ -64,6 +68,24 @@ def new_address(prefix: str = "t") -> str:
     if not prefix or not all(c.isascii() and (c.isalnum() or c == "-") for c in prefix):
         raise ValueError(f"address prefix must be ASCII letters, digits or dashes: {prefix!r}")
     return f"{prefix.lower()}-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+
+
+def maildir_path(address: str, folder: str = "INBOX") -> Path:
+    """Return the Maildir (the directory holding ``cur/``, ``new/``, ``tmp/``) of a folder.
+
+    Layout: ``/var/lib/webmail-mailstack/mail/<domain>/<user>/Maildir/<folder>/.maildir`` with
+    ``/`` as the hierarchy separator (``INBOX`` is a folder like the others). Benchmarks may
+    write message files there directly (into ``new/``, then let Dovecot index them); the
+    directories belong to the ``vmail`` user and exist once Dovecot has opened the folder.
+
+    Raises:
+        ValueError: if ``address`` has no ``@`` or ``folder`` would leave the mailbox.
+    """
+    user, sep, domain = address.lower().rpartition("@")
+    parts = folder.split("/")
+    if not sep or not user or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad address or folder: {address!r}, {folder!r}")
+    return MAIL_ROOT.joinpath(domain, user, "Maildir", *parts, ".maildir")
 
 
 def _greeting(port: int, timeout: float = 3.0) -> bytes:

@@ -53,6 +53,19 @@ def test_new_address_is_unique_and_deliverable_shape() -> None:
         mailstack.new_address("t x")
 
 
+def test_maildir_path_layout() -> None:
+    root = mailstack.MAIL_ROOT
+    assert mailstack.maildir_path("T-AB@Example.Test") == (
+        root / "example.test" / "t-ab" / "Maildir" / "INBOX" / ".maildir"
+    )
+    assert mailstack.maildir_path("t-ab@example.test", "a.b/c") == (
+        root / "example.test" / "t-ab" / "Maildir" / "a.b" / "c" / ".maildir"
+    )
+    for folder in ("../x", "a//b", ""):
+        with pytest.raises(ValueError):
+            mailstack.maildir_path("t-ab@example.test", folder)
+
+
 def test_login_with_static_password_and_wrong_password_fails() -> None:
     address = mailstack.new_address()
     conn = mailstack.imap_login(address)
@@ -124,6 +137,10 @@ def test_mail_through_postfix_arrives_in_dovecot() -> None:
     assert arrived["From"] == sender
     assert arrived["Delivered-To"] == recipient
     assert arrived.get_content().strip() == "Hello from the mail stack test."
+    maildir = mailstack.maildir_path(recipient)
+    files = list((maildir / "new").iterdir()) + list((maildir / "cur").iterdir())
+    assert len(files) == 1
+    assert subject.encode() in files[0].read_bytes()
 
 
 def test_unknown_local_user_is_refused_at_rcpt() -> None:
