@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -24,7 +25,8 @@ def _check_cache() -> None:
 def _check_broker() -> None:
     from webmail.celery import app
 
-    with app.connection_for_write() as conn:
+    # The URL is read from settings now, not from the Celery app's copy made at start-up.
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
