@@ -1,0 +1,41 @@
+"""Celery tasks of the outbox: each takes a row id (JSON-safe) and calls one service.
+
+Retries of a delivery are scheduled by the service itself (a countdown publish after a deferral,
+and the sweeper as the backstop), never by Celery's own retry: the row's ``next_attempt_at``
+and the claim decide, so a redelivered or duplicated task changes nothing (``delivery``).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from webmail.imap.errors import ImapProtocolError, ImapUnavailable
+
+
+@shared_task(name="webmail.outbox.tasks.outgoing_deliver_task", ignore_result=True)
+def outgoing_deliver_task(message_pk: int) -> str:
+    """One delivery attempt for ``OutgoingMessage(pk=message_pk)`` if it is due and unclaimed."""
+    from webmail.outbox.delivery import outgoing_deliver
+
+    report = outgoing_deliver(int(message_pk))
+    return report.state if report.claimed else "not claimed"
+
+
+@shared_task(name="webmail.outbox.tasks.outgoing_sent_copy_task", ignore_result=True,
+             autoretry_for=(ImapUnavailable, ImapProtocolError), retry_backoff=15,
+             retry_backoff_max=600, retry_jitter=True, max_retries=8)
+def outgoing_sent_copy_task(message_pk: int) -> str:
+    """APPEND the Sent copy once (idempotent); retried on transient IMAP errors."""
+    from webmail.outbox.sentcopy import outgoing_sent_copy
+
+    return outgoing_sent_copy(int(message_pk))
+
+
+@shared_task(name="webmail.outbox.tasks.outbox_sweep_task", ignore_result=True)
+def outbox_sweep_task() -> dict[str, int]:
+    """Beat, every 30 s: re-publish lost work, reclaim dead workers' rows, clean up."""
+    from dataclasses import asdict
+
+    from webmail.outbox.sweep import outbox_sweep
+
+    return asdict(outbox_sweep())
