@@ -237,6 +237,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "webmail")
@@ -257,6 +258,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Celery workers log through the same handlers (JSON lines) instead of replacing them.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- error reporting: Sentry only when SENTRY_DSN is set (no personal data, no bodies) ---
 SENTRY_DSN = env_secret("SENTRY_DSN", "")
