@@ -11,6 +11,7 @@ import pytest
 
 from accounts.models import Domain, ServerProfile, User
 from tests.outbox.smtpserver import ScriptedServer
+from webmail.mime.addresses import Address
 from webmail.mime.compose import BuiltMessage, ComposeSpec, build_message
 from webmail.outbox import publish
 
@@ -25,8 +26,9 @@ def build(sender: str, *, to: tuple[str, ...] = ("rcpt@remote.test",), cc: tuple
           bcc: tuple[str, ...] = (), subject: str = "Hello", text: str = "Hi there.\n",
           message_id: str = "") -> BuiltMessage:
     return build_message(ComposeSpec(
-        from_=("", sender), to=[("", a) for a in to], cc=[("", a) for a in cc],
-        bcc=[("", a) for a in bcc], subject=subject, text=text, message_id=message_id))
+        from_=Address("", sender), to=[Address("", a) for a in to],
+        cc=[Address("", a) for a in cc], bcc=[Address("", a) for a in bcc], subject=subject,
+        text=text, message_id=message_id))
 
 
 @pytest.fixture

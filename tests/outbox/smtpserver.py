@@ -32,7 +32,8 @@ def free_port() -> int:
 def _split(arg: str | None, prefixes: tuple[str, ...]) -> tuple[str | None, list[str]]:
     if not arg:
         return arg, []
-    kept, taken = [], []
+    kept: list[str] = []
+    taken: list[str] = []
     for word in arg.split(" "):
         (taken if word.upper().startswith(prefixes) else kept).append(word)
     return " ".join(kept), taken
@@ -52,7 +53,7 @@ class DsnSMTP(SMTP):
         before = len(self.envelope.rcpt_tos) if self.envelope is not None else 0
         await super().smtp_RCPT(arg)
         if self.envelope is not None and len(self.envelope.rcpt_tos) > before:
-            self.envelope.rcpt_options.append((self.envelope.rcpt_tos[-1], dsn))
+            self.envelope.rcpt_options.append((self.envelope.rcpt_tos[-1], dsn))  # type: ignore[arg-type]
 
 
 @dataclass

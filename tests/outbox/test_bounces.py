@@ -1,0 +1,197 @@
+"""Bounces after acceptance: DSN matching (ENVID, else Message-ID), idempotence, isolation
+between users, and the INBOX scan against Dovecot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from tests.conftest import Persona, make_message
+from tests.outbox.conftest import PASSWORD, Published, build, new_user
+from webmail.devserver.dsn import DsnRecipient, build_dsn
+from webmail.imap.gateway import ImapStore
+from webmail.mailconn import mail_store_for
+from webmail.outbox import services
+from webmail.outbox.bounces import bounce_scan_inbox, dsn_ingest
+from webmail.outbox.models import (
+    BounceReport,
+    BounceScanMark,
+    OutgoingMessage,
+    OutgoingRecipient,
+    RecipientState,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def sent(user: User, *to: str) -> OutgoingMessage:
+    """A message whose recipients the submission server accepted."""
+    message = services.outgoing_enqueue(user=user, from_email=user.username,
+                                        built=build(user.username, to=to),
+                                        smtp_password=PASSWORD)
+    message.recipients.update(state=RecipientState.ACCEPTED, smtp_code=250)
+    return message
+
+
+def dsn(message: OutgoingMessage, address: str, *, action: str = "failed",
+        status: str = "5.1.1", envid: str | None = "ours",
+        diagnostic: str = "550 5.1.1 <x>: mailbox does not exist") -> bytes:
+    original = bytes(message.raw)
+    return build_dsn(
+        recipients=[DsnRecipient(final_recipient=address, action=action, status=status,
+                                 diagnostic=diagnostic, remote_mta="mx.remote.test")],
+        original=original, to=message.from_email, reporting_mta="mx.example.test",
+        arrival=NOW, date=NOW,
+        envid=message.envelope_id if envid == "ours" else envid)
+
+
+def state_of(message: OutgoingMessage, address: str) -> OutgoingRecipient:
+    return message.recipients.get(address=address)
+
+
+def test_a_failure_dsn_bounces_the_recipient_matched_by_envid(published: Published) -> None:
+    user = new_user()
+    message = sent(user, "a@remote.test", "b@remote.test")
+
+    reports = dsn_ingest(user=user, raw=dsn(message, "a@remote.test"), source="INBOX/1/7")
+
+    (report,) = reports
+    assert report.applied and report.message_id == message.pk
+    assert (report.action, report.status) == ("failed", "5.1.1")
+    bounced = state_of(message, "a@remote.test")
+    assert bounced.state == RecipientState.BOUNCED
+    assert (bounced.smtp_code, bounced.enhanced_status) == (550, "5.1.1")
+    assert bounced.diagnostic == "550 5.1.1 <x>: mailbox does not exist"
+    assert bounced.remote_mta == "mx.remote.test"
+    assert state_of(message, "b@remote.test").state == RecipientState.ACCEPTED
+
+
+def test_the_same_dsn_twice_changes_nothing_twice(published: Published) -> None:
+    user = new_user()
+    message = sent(user, "a@remote.test")
+    raw = dsn(message, "a@remote.test", action="delayed", status="4.4.1",
+              diagnostic="451 4.4.1 try later")
+    first = dsn_ingest(user=user, raw=raw, source="x")
+    updated = state_of(message, "a@remote.test").updated
+    second = dsn_ingest(user=user, raw=raw, source="x")
+    assert [r.pk for r in first] == [r.pk for r in second]
+    assert BounceReport.objects.count() == 1
+    rcpt = state_of(message, "a@remote.test")
+    assert rcpt.state == RecipientState.DELAYED
+    assert rcpt.updated == updated
+
+
+def test_delay_then_delivery_then_a_late_delay_does_not_move_back(published: Published) -> None:
+    user = new_user()
+    message = sent(user, "a@remote.test")
+    dsn_ingest(user=user, raw=dsn(message, "a@remote.test", action="delayed", status="4.4.1"),
+               source="x")
+    assert state_of(message, "a@remote.test").state == RecipientState.DELAYED
+    dsn_ingest(user=user, raw=dsn(message, "a@remote.test", action="delivered", status="2.0.0",
+                                  diagnostic="250 ok"), source="x")
+    assert state_of(message, "a@remote.test").state == RecipientState.DELIVERED
+    late = dsn_ingest(user=user, raw=dsn(message, "a@remote.test", action="delayed",
+                                         status="4.4.7", diagnostic="451 late"), source="x")
+    assert state_of(message, "a@remote.test").state == RecipientState.DELIVERED
+    assert not late[0].applied
+
+
+def test_without_envid_the_returned_message_id_matches(published: Published) -> None:
+    user = new_user()
+    message = sent(user, "a@remote.test")
+    dsn_ingest(user=user, raw=dsn(message, "a@remote.test", envid=None), source="x")
+    assert state_of(message, "a@remote.test").state == RecipientState.BOUNCED
+
+
+def test_a_wrong_envid_is_not_rescued_by_the_message_id(published: Published) -> None:
+    # A recipient knows the Message-ID; only the mail servers know the ENVID.
+    user = new_user()
+    message = sent(user, "a@remote.test")
+    (report,) = dsn_ingest(user=user, raw=dsn(message, "a@remote.test", envid="forged"),
+                           source="x")
+    assert report.message is None and not report.applied
+    assert state_of(message, "a@remote.test").state == RecipientState.ACCEPTED
+
+
+def test_another_users_report_cannot_touch_my_rows(published: Published) -> None:
+    alice, mallory = new_user("t-alice"), new_user("t-mallory")
+    message = sent(alice, "a@remote.test")
+    raw = dsn(message, "a@remote.test")  # carries alice's real ENVID
+    (report,) = dsn_ingest(user=mallory, raw=raw, source="x")
+    assert report.message is None and not report.applied
+    assert state_of(message, "a@remote.test").state == RecipientState.ACCEPTED
+
+
+def test_unknown_is_resolved_by_a_report(published: Published) -> None:
+    user = new_user()
+    message = sent(user, "a@remote.test")
+    message.recipients.update(state=RecipientState.UNKNOWN)
+    dsn_ingest(user=user, raw=dsn(message, "a@remote.test", action="delivered",
+                                  status="2.0.0", diagnostic="250 ok"), source="x")
+    assert state_of(message, "a@remote.test").state == RecipientState.DELIVERED
+
+
+def test_ordinary_mail_is_not_a_report() -> None:
+    user = new_user()
+    assert dsn_ingest(user=user, raw=make_message(), source="x") == []
+    assert not BounceReport.objects.exists()
+
+
+class CountingStore:
+    """The real store, counting the full-message fetches."""
+
+    def __init__(self, store: ImapStore) -> None:
+        self.store = store
+        self.fetched: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def fetch_message(self, folder: str, uid: int) -> bytes:
+        self.fetched.append(uid)
+        return self.store.fetch_message(folder, uid)
+
+
+def scan(persona: Persona, user: User) -> tuple[Sequence[BounceReport], list[int]]:
+    with mail_store_for(persona.address, persona.password) as store:
+        counting = CountingStore(store)
+        reports = bounce_scan_inbox(store=counting, user=user)
+        return reports, counting.fetched
+
+
+def test_scan_inbox_matches_new_reports_once(alice: Persona, published: Published) -> None:
+    user = User.objects.create(username=alice.address)
+    message = sent(user, "a@remote.test", "b@remote.test")
+    alice.append(make_message(to=alice.address, subject="lunch?"))
+    report_uid = alice.append(dsn(message, "a@remote.test"))
+
+    reports, fetched = scan(alice, user)
+
+    assert [r.final_recipient for r in reports] == ["a@remote.test"]
+    assert fetched == [report_uid]  # the ordinary message was not downloaded
+    assert state_of(message, "a@remote.test").state == RecipientState.BOUNCED
+    assert reports[0].source.endswith(f"/{report_uid}")
+    # nothing new: nothing fetched, nothing stored again
+    assert scan(alice, user) == ([], [])
+    later = alice.append(dsn(message, "b@remote.test", action="delayed", status="4.4.1"))
+    reports, fetched = scan(alice, user)
+    assert fetched == [later]
+    assert state_of(message, "b@remote.test").state == RecipientState.DELAYED
+    (mark,) = BounceScanMark.objects.filter(user=user)
+    assert mark.last_uid == later
+
+
+def test_scan_skips_the_download_when_nothing_awaits_a_report(alice: Persona) -> None:
+    user = User.objects.create(username=alice.address)
+    other = new_user()
+    message = sent(other, "a@remote.test")  # someone else's message
+    uid = alice.append(dsn(message, "a@remote.test"))
+    reports, fetched = scan(alice, user)
+    assert (reports, fetched) == ([], [])
+    assert BounceScanMark.objects.get(user=user).last_uid == uid
