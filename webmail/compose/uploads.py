@@ -25,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
+from webmail.mime.params import sanitise_filename
+
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{16}")
 MAX_FILES = 100
@@ -91,14 +93,8 @@ def session_dir(user_id: int, token: str) -> Path:
 
 
 def clean_filename(name: str) -> str:
-    """A file name safe to show and to put in a header: no path, no control characters."""
-    name = unicodedata.normalize("NFC", name or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip().lstrip(".")
-    if len(name) > 180:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[: 170] + dot + ext[:9]) if dot and len(ext) <= 9 else name[:180]
-    return name or "attachment"
+    """A file name safe to show and to put in a header: no path, control or bidi characters."""
+    return sanitise_filename(unicodedata.normalize("NFC", name or ""))
 
 
 def _content_type(filename: str) -> str:
