@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -11,6 +10,7 @@ from django.http import Http404
 from accounts.models import User
 from webmail.compose.models import Contact
 from webmail.compose.vcard import Card, cards_serialize
+from webmail.outbox.services import written_to_addresses
 
 MAX_QUERY = 200
 
@@ -56,24 +56,6 @@ class Suggestion:
                 "source": self.source}
 
 
-def _written_to(user: User, prefix: str, limit: int) -> list[tuple[str, str]]:
-    """Addresses the user has sent to, from the outbox (name may be empty)."""
-    from webmail.outbox.services import written_to_addresses
-
-    pairs: list[tuple[str, str]] = []
-    for item in written_to_addresses(user, prefix, limit):
-        pairs.append(_pair(item))
-    return pairs
-
-
-def _pair(item: Any) -> tuple[str, str]:
-    if isinstance(item, str):
-        return "", item
-    if isinstance(item, tuple | list) and len(item) == 2:
-        return str(item[0] or ""), str(item[1] or "")
-    return str(getattr(item, "name", "") or ""), str(getattr(item, "email", "") or "")
-
-
 def recipient_suggestions(*, user: User, query: str, limit: int = 10) -> list[Suggestion]:
     """Contacts first (name or address matching), then addresses written to; no duplicates."""
     query = " ".join(query.split())[:MAX_QUERY]
@@ -89,11 +71,11 @@ def recipient_suggestions(*, user: User, query: str, limit: int = 10) -> list[Su
             seen.add(key)
             result.append(Suggestion(contact.name, contact.email, "contact"))
     if len(result) < limit:
-        for name, email in _written_to(user, query, limit):
+        for email in written_to_addresses(user, query, limit):
             key = email.lower()
             if email and key not in seen:
                 seen.add(key)
-                result.append(Suggestion(name, email, "sent"))
+                result.append(Suggestion("", email, "sent"))
             if len(result) >= limit:
                 break
     return result[:limit]

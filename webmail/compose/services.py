@@ -1,15 +1,69 @@
-"""Writes of the address book. Compose and drafts have their own modules (compose.py, drafts.py)."""
+"""Writes: sending a composed message (into the outbox) and the address book.
+
+Drafts on the IMAP server are in ``drafts.py``; the compose session's files in ``uploads.py``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from accounts.models import User
+from accounts.models import Identity, User
 from webmail.compose.models import Contact
+from webmail.compose.uploads import ComposeState
 from webmail.compose.vcard import Card
-from webmail.mime.addresses import parse_address_list
+from webmail.mime.addresses import Address, parse_address_list
+from webmail.mime.compose import Attachment, ComposeSpec, build_message
+from webmail.mime.render import html_to_text
+from webmail.outbox.models import OutgoingMessage
+from webmail.outbox.services import outgoing_enqueue
+from webmail.sanitize import sanitize_compose_html
+
+# --- compose -------------------------------------------------------------------------------
+
+
+def compose_spec(*, identity: Identity, data: dict[str, Any], attachments: Sequence[Attachment],
+                 state: ComposeState, message_id: str = "") -> ComposeSpec:
+    """The message a compose form describes. ``data`` is ``ComposeForm.cleaned_data``.
+
+    Rich text is sanitized here (``sanitize_compose_html``), whatever the browser sent, and the
+    plain-text alternative is made from the sanitized HTML.
+    """
+    html: str | None = None
+    text = str(data.get("body") or "")
+    if data.get("format") == "html":
+        html = sanitize_compose_html(str(data.get("body_html") or ""))
+        text = html_to_text(html)
+        if not text.strip() and "<img" not in html:
+            html = None  # an empty editor: send the plain text, if any, alone
+            text = str(data.get("body") or "")
+    return ComposeSpec(
+        from_=Address(identity.display_name.strip(), identity.email),
+        to=tuple(data.get("to") or ()), cc=tuple(data.get("cc") or ()),
+        bcc=tuple(data.get("bcc") or ()), subject=str(data.get("subject") or ""),
+        text=text, html=html, attachments=tuple(attachments),
+        in_reply_to=state.in_reply_to, references=tuple(state.references),
+        message_id=message_id,
+    )
+
+
+def message_send(*, user: User, identity: Identity, spec: ComposeSpec,
+                 smtp_password: str | None, origin: tuple[str, int, str] | None
+                 ) -> OutgoingMessage:
+    """Build the message once and queue it; the worker sends it (never this request).
+
+    Raises ``ComposeError`` (the message cannot be built) or the outbox's ``OutgoingRefused``
+    family (identity not allowed, limits, ``AlreadyQueued`` for a second submit).
+    """
+    built = build_message(spec)
+    return outgoing_enqueue(user=user, from_email=identity.email, built=built,
+                            smtp_password=smtp_password, origin=origin)
+
+
+# --- address book ----------------------------------------------------------------------------
 
 
 class ContactError(Exception):
