@@ -46,7 +46,9 @@ def test_rundemo_refuses_a_taken_port_before_doing_anything(tmp_path: Path) -> N
         )
     assert done.returncode != 0
     assert f"The web port 127.0.0.1:{port} is already in use" in done.stderr
-    assert not (tmp_path / "var").exists()  # nothing was created or migrated
+    # nothing was migrated or seeded (Django itself may create the file cache directory)
+    assert not (tmp_path / "var" / "webmail.sqlite3").exists()
+    assert not (tmp_path / "var" / "devmail").exists()
 
 
 def test_devmailserver_command_seeds_and_serves(tmp_path: Path) -> None:

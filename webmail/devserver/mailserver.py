@@ -51,7 +51,6 @@ class DevMailServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self._stack = AsyncExitStack()
-        self._handler: object | None = None
 
     async def start(self) -> None:
         """Open both ports (seeding the demo data first if asked).
@@ -71,7 +70,6 @@ class DevMailServer:
 
             await seed_demo(store)
         handler = DevMailHandler(store, report_delay=opts.report_delay)
-        self._handler = handler
         loop = asyncio.get_running_loop()
         try:
             await store.serve_imap(self._stack)
