@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.devserver.conftest import REPO, free_port
 from webmail.devserver.supervisor import port_in_use
@@ -42,12 +45,33 @@ sys.exit(Supervisor(children, env={"PATH": "/usr/bin:/bin"}, cwd=Path("."),
 """
 
 
-def _driver(tmp_path: Path, children: list[dict[str, object]],
-            start_timeout: float = 10.0) -> subprocess.Popen[str]:
+Drivers = list[subprocess.Popen[str]]
+
+
+@pytest.fixture
+def drivers() -> Iterator[Drivers]:
+    """Driver processes of a test; stopped (with their children) even if the test fails."""
+    started: Drivers = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+
+
+def _driver(drivers: Drivers, tmp_path: Path,
+            children: list[dict[str, object]], start_timeout: float = 10.0,
+            ) -> subprocess.Popen[str]:
     spec = json.dumps({"child": CHILD, "children": children, "start_timeout": start_timeout})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, spec], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, spec], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    drivers.append(proc)
+    return proc
 
 
 def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float = 15.0) -> str:
@@ -81,9 +105,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_sigint_stops_every_child_even_a_stubborn_one(tmp_path: Path) -> None:
+def test_sigint_stops_every_child_even_a_stubborn_one(tmp_path: Path, drivers: Drivers) -> None:
     port = free_port()
-    proc = _driver(tmp_path, [
+    proc = _driver(drivers, tmp_path, [
         {"name": "server", "args": [str(port), "a.pid", "plain"], "ports": [port]},
         {"name": "stubborn", "args": ["0", "b.pid", "stubborn"], "ports": []},
     ])
@@ -98,8 +122,8 @@ def test_sigint_stops_every_child_even_a_stubborn_one(tmp_path: Path) -> None:
     assert not port_in_use("127.0.0.1", port)
 
 
-def test_a_child_that_dies_stops_the_others_and_fails(tmp_path: Path) -> None:
-    proc = _driver(tmp_path, [
+def test_a_child_that_dies_stops_the_others_and_fails(tmp_path: Path, drivers: Drivers) -> None:
+    proc = _driver(drivers, tmp_path, [
         {"name": "steady", "args": ["0", "a.pid", "plain"], "ports": []},
         {"name": "fragile", "args": ["0", "b.pid", "dies"], "ports": []},
     ])
@@ -109,9 +133,9 @@ def test_a_child_that_dies_stops_the_others_and_fails(tmp_path: Path) -> None:
     assert not _alive(_pid(tmp_path / "a.pid"))
 
 
-def test_a_port_that_never_opens_is_a_startup_error(tmp_path: Path) -> None:
+def test_a_port_that_never_opens_is_a_startup_error(tmp_path: Path, drivers: Drivers) -> None:
     port = free_port()
-    proc = _driver(tmp_path, [{"name": "mute", "args": ["0", "a.pid", "plain"],
+    proc = _driver(drivers, tmp_path, [{"name": "mute", "args": ["0", "a.pid", "plain"],
                                "ports": [port]}], start_timeout=1.0)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 1
@@ -129,9 +153,9 @@ def test_port_in_use() -> None:
     assert not port_in_use("127.0.0.1", port)
 
 
-def test_sigterm_is_forwarded_too(tmp_path: Path) -> None:
+def test_sigterm_is_forwarded_too(tmp_path: Path, drivers: Drivers) -> None:
     port = free_port()
-    proc = _driver(tmp_path, [{"name": "server", "args": [str(port), "a.pid", "plain"],
+    proc = _driver(drivers, tmp_path, [{"name": "server", "args": [str(port), "a.pid", "plain"],
                                "ports": [port]}])
     _wait_line(proc, "BANNER-UP")
     proc.send_signal(signal.SIGTERM)
@@ -139,3 +163,17 @@ def test_sigterm_is_forwarded_too(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "stopping server" in out
     assert not _alive(_pid(tmp_path / "a.pid"))
+
+
+def test_children_are_stopped_even_when_the_terminal_is_gone(
+        tmp_path: Path, drivers: Drivers) -> None:
+    port = free_port()
+    proc = _driver(drivers, tmp_path, [{"name": "server", "args": [str(port), "a.pid", "plain"],
+                                        "ports": [port]}])
+    _wait_line(proc, "BANNER-UP")
+    assert proc.stdout is not None
+    proc.stdout.close()  # every later message of the supervisor hits a broken pipe
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=15)
+    assert not _alive(_pid(tmp_path / "a.pid"))
+    assert not port_in_use("127.0.0.1", port)

@@ -92,7 +92,11 @@ class Supervisor:
         self._stop_signal: int | None = None
 
     def _say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        # A closed terminal or pipe must never keep the children from being stopped.
+        try:
+            print(text, file=self.out, flush=True)
+        except (OSError, ValueError):
+            pass
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
@@ -130,7 +134,7 @@ class Supervisor:
         for name, proc in self.procs.items():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 self._say(f"[rundemo] {name} did not stop in time; killing it")
                 self._signal_group(proc, signal.SIGKILL)
                 proc.wait()
