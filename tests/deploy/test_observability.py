@@ -174,12 +174,15 @@ def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 def _django_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "LOG_", "SENTRY_", "PYTEST_"))}
+           if not k.startswith(("DJANGO_", "LOG_", "SENTRY_", "PYTEST_", "DATABASE_"))}
     env.update({
         "DJANGO_SETTINGS_MODULE": "webmail.settings",
         "SECRET_KEY": "observability-test-key-" + "x" * 40,
         "ALLOWED_HOSTS": "testserver,localhost",
         "CACHE_URL": "locmem://",
+        "CELERY_BROKER_URL": "memory://",
+        # Never the suite's database: these processes must not need one.
+        "DATABASE_URL": "sqlite:///:memory:",
         **extra,
     })
     return env
@@ -247,7 +250,7 @@ environ = {
     "REQUEST_METHOD": "POST", "PATH_INFO": "/boom/", "QUERY_STRING": "q=private-search",
     "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
     "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-    "HTTP_COOKIE": "sessionid=cookie-sekrit-value", "HTTP_AUTHORIZATION": "Basic aHVudGVy",
+    "HTTP_COOKIE": "csrftoken=cookie-sekrit-value", "HTTP_AUTHORIZATION": "Basic aHVudGVy",
     "HTTP_X_REQUEST_ID": "sentry-probe-0001", "wsgi.input": io.BytesIO(body),
     "wsgi.errors": sys.stderr, "wsgi.version": (1, 0), "wsgi.multithread": True,
     "wsgi.multiprocess": False, "wsgi.run_once": False,

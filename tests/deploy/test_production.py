@@ -87,6 +87,15 @@ def test_production_refuses_to_start_without_a_required_setting(tmp_path: Path,
     assert expected in result.stderr
 
 
+def test_healthcheck_script_fails_when_nothing_answers(tmp_path: Path) -> None:
+    check = subprocess.run(
+        [sys.executable, "docker/healthcheck.py"], cwd=REPO,
+        env={**production_env(tmp_path), "HEALTHCHECK_PORT": str(_free_port())},
+        capture_output=True, text=True, timeout=30, check=False)
+    assert check.returncode == 1
+    assert "healthz:" in check.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,6 +173,12 @@ def test_gunicorn_serves_hashed_static_files_with_a_far_future_cache_header(
         insecure = get("/login/", **{"X-Forwarded-Proto": "http"})
         assert insecure.status == 301
         assert insecure.getheader("Location") == f"https://{HOST}/login/"
+        # The image's HEALTHCHECK asks /healthz the way the proxy would, and passes.
+        check = subprocess.run(
+            [sys.executable, "docker/healthcheck.py"], cwd=REPO,
+            env={**env, "HEALTHCHECK_PORT": str(port)}, capture_output=True, text=True,
+            timeout=30, check=False)
+        assert check.returncode == 0, check.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=20)
