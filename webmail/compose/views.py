@@ -202,8 +202,18 @@ def compose(request: HttpRequest) -> HttpResponse:
             _forget_draft(request, user, token, state)
             messages.info(request, _("Sending…"))
             return HttpResponseRedirect(f"/outbox/{message.pk}/")
-    return _page(request, form, identities, heading=_("New message"), token=token,
+    return _page(request, form, identities, heading=_heading(user, token), token=token,
                  attachment_errors=file_errors, status=400)
+
+
+def _heading(user: User, token: str) -> str:
+    """The page title again after a refused post: what the session was started as."""
+    state = uploads.state_read(user_id=user.pk, token=token)
+    if state.origin_kind == "forward":
+        return _("Forward")
+    if state.origin_kind == "reply":
+        return _("Reply")
+    return _("Draft") if state.draft_uid else _("New message")
 
 
 def _forget_draft(request: HttpRequest, user: User, token: str,
