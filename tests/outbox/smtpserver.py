@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import socket
+import ssl
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -27,6 +32,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@functools.lru_cache(maxsize=1)
+def _certificate() -> tuple[str, str]:
+    """A self-signed certificate for mx.scripted.test, made once per test process."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.scripted.test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=2))
+            .sign(key, hashes.SHA256()))
+    folder = Path(tempfile.mkdtemp(prefix="scripted-tls-"))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def server_tls_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_certificate())
+    return context
 
 
 def _split(arg: str | None, prefixes: tuple[str, ...]) -> tuple[str | None, list[str]]:
@@ -81,6 +115,7 @@ class Script:
     drop_after_data: bool = False
     dsn: bool = True
     auth: tuple[str, str] | None = None  # (user, password) required when set
+    tls: str = "none"  # "starttls" offers STARTTLS; "ssl" is TLS from the first byte
 
 
 @dataclass
@@ -159,6 +194,10 @@ class ScriptedServer:
         kwargs: dict[str, Any] = {"enable_SMTPUTF8": True}
         if self.script.auth:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if self.script.tls == "starttls":
+            kwargs["tls_context"] = server_tls_context()
+        elif self.script.tls == "ssl":
+            kwargs["ssl_context"] = server_tls_context()
         self._controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port,
                                        server_hostname="mx.scripted.test", ready_timeout=10,
                                        **kwargs)

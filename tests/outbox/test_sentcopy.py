@@ -47,7 +47,7 @@ def test_stored_once_with_bcc_and_seen(alice: Persona, published: Published) -> 
     try:
         conn.select(mailstack.quote_mailbox("Sent"), readonly=True)
         _typ, data = conn.fetch("1", "(FLAGS)")
-        assert b"\\Seen" in data[0]
+        assert "\\Seen" in str(data[0])
     finally:
         conn.logout()
     message.refresh_from_db()

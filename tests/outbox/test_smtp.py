@@ -7,15 +7,16 @@ import threading
 import pytest
 
 from tests.outbox.smtpserver import ScriptedServer, free_port
-from webmail.imap.types import Credentials, ServerAddress
+from webmail.imap.types import Credentials, Security, ServerAddress
 from webmail.outbox.smtp import Envelope, Outcome, Stage, submit, xtext
 
 RAW = (b"From: a@example.test\r\nTo: x@remote.test\r\nSubject: t\r\n"
        b"Message-ID: <m1@example.test>\r\n\r\n.leading dot\r\nbody\r\n")
 
 
-def server_at(port: int, timeout: float = 5.0) -> ServerAddress:
-    return ServerAddress("127.0.0.1", port, timeout=timeout)
+def server_at(port: int, timeout: float = 5.0,
+              security: Security = Security.NONE, verify: bool = False) -> ServerAddress:
+    return ServerAddress("127.0.0.1", port, security, timeout, verify)
 
 
 def test_xtext_encodes_plus_equals_and_controls() -> None:
@@ -195,3 +196,30 @@ def test_refusing_greeting_is_transient(greeting_code: int) -> None:
     listener.close()
     assert result.recipients[0].outcome is Outcome.TRANSIENT
     assert str(greeting_code) in result.detail
+
+
+@pytest.mark.parametrize("security", [Security.STARTTLS, Security.SSL])
+def test_tls_submission(security: Security) -> None:
+    server = ScriptedServer()
+    server.script.tls = str(security)
+    server.start()
+    try:
+        result = submit(server_at(server.port, security=security),
+                        Envelope("a@example.test", ("x@remote.test",), "e"), RAW)
+        # our own certificate is not trusted: with verification on, nothing is sent
+        verified = submit(server_at(server.port, security=security, verify=True),
+                          Envelope("a@example.test", ("x@remote.test",), "e"), RAW)
+    finally:
+        server.stop()
+    assert result.recipients[0].outcome is Outcome.ACCEPTED
+    assert verified.recipients[0].outcome is Outcome.TRANSIENT
+    assert "CERTIFICATE_VERIFY_FAILED" in verified.detail
+    assert len(server.handler.transactions) == 1
+
+
+def test_starttls_required_but_not_offered_sends_nothing(smtp_server: ScriptedServer) -> None:
+    result = submit(server_at(smtp_server.port, security=Security.STARTTLS),
+                    Envelope("a@example.test", ("x@remote.test",), "e"), RAW)
+    assert result.recipients[0].outcome is Outcome.TRANSIENT
+    assert "does not offer STARTTLS" in result.detail
+    assert smtp_server.handler.transactions == []

@@ -20,6 +20,7 @@ the payload" (safe to retry) from "lost after it" (unknown).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import smtplib
 import ssl
@@ -122,7 +123,9 @@ def _payload(raw: bytes) -> bytes:
     return data + b".\r\n"
 
 
+@functools.lru_cache(maxsize=2)
 def _ssl_context(verify: bool) -> ssl.SSLContext:
+    # Loading the CA store costs tens of milliseconds: once per process, not per message.
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False
@@ -165,32 +168,40 @@ class _Session:
 
 
 def _open(server: ServerAddress) -> tuple[smtplib.SMTP, str]:
-    context = _ssl_context(server.verify_tls)
+    """Connect, greet, EHLO (and STARTTLS); returns the client and the server's name.
+
+    The host goes to the constructor: smtplib takes the TLS server name (SNI and the
+    certificate check) from there. A refusing greeting raises ``SMTPConnectError``.
+    """
     client: smtplib.SMTP
-    if server.security is Security.SSL:
-        client = smtplib.SMTP_SSL(timeout=server.timeout, context=context)
-    else:
-        client = smtplib.SMTP(timeout=server.timeout)
     try:
-        code, greeting = client.connect(server.host, server.port)
-        words = _words(greeting)
-        if code != 220:
-            raise _SessionError(Outcome.TRANSIENT, f"{code} {words}", code, words)
+        if server.security is Security.SSL:
+            client = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout,
+                                      context=_ssl_context(server.verify_tls))
+        else:
+            client = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+    except smtplib.SMTPConnectError as exc:
+        words = _words(exc.smtp_error)
+        raise _SessionError(Outcome.TRANSIENT, f"{exc.smtp_code} {words}", exc.smtp_code,
+                            words) from exc
+    try:
         code, reply = client.ehlo()
         if code != 250:
             code, reply = client.helo()
             if code != 250:
                 raise _SessionError(Outcome.TRANSIENT, f"EHLO/HELO: {code} {_words(reply)}",
                                     code, _words(reply))
+        # The first word of the EHLO reply is the server's name ("said mx.example").
+        name = _words(reply).split(" ", 1)[0] or server.host
         if server.security is Security.STARTTLS:
             if not client.has_extn("starttls"):
                 raise _SessionError(Outcome.TRANSIENT, "the server does not offer STARTTLS")
-            client.starttls(context=context)
+            client.starttls(context=_ssl_context(server.verify_tls))
             client.ehlo()
     except BaseException:
         client.close()
         raise
-    return client, (words.split()[0] if words else server.host)
+    return client, name
 
 
 def _login(client: smtplib.SMTP, credentials: Credentials) -> None:
