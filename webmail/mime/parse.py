@@ -10,13 +10,11 @@ from __future__ import annotations
 import email
 import email.parser
 import email.utils
-import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.generator import BytesGenerator
 from email.message import Message
 from types import MappingProxyType
 
@@ -32,15 +30,21 @@ from webmail.mime.params import (
     raw_header,
     sanitise_filename,
 )
+from webmail.mime.parts import (
+    MimeError,
+    PartNotFound,
+    flatten,
+    leaf_body_bytes,
+    load_message,
+    part_bytes,
+    structure,
+)
 from webmail.mime.tree import (
     MAX_DEPTH,
     MAX_PARTS,
     Node,
     enclosed_message,
-    find_part,
     iter_nodes,
-    lost_boundary,
-    part_type,
     walk,
 )
 
@@ -51,13 +55,15 @@ MAX_REFERENCES = 100
 MAX_FALLBACK_BODY_BYTES = 1024 * 1024
 _MSGID = re.compile(r"<[^<>\s]{1,990}>")
 
-
-class MimeError(Exception):
-    """Base of the MIME package's errors."""
-
-
-class PartNotFound(MimeError, LookupError):
-    """No part with that IMAP section number in the message."""
+__all__ = [
+    "Attachment",
+    "MimeError",
+    "ParsedMessage",
+    "PartNotFound",
+    "parse_message",
+    "part_bytes",
+    "structure",
+]
 
 
 @dataclass(frozen=True)
@@ -99,22 +105,6 @@ class ParsedMessage:
     is_dsn: bool = False
     is_mdn: bool = False
     warnings: tuple[str, ...] = ()
-
-
-def _message_from_bytes(raw: bytes, warnings: list[str]) -> Message | None:
-    """policy.default, then compat32 where policy.default raises or cannot read a boundary;
-    None when both fail."""
-    for pol in (policy.default, policy.compat32):
-        try:
-            message = email.message_from_bytes(raw, policy=pol)
-        except RecursionError:
-            warnings.append("The message structure is nested too deeply to be read.")
-            return None
-        except Exception:  # noqa: S112 - the header registry has bugs; try compat32
-            continue
-        if pol is policy.compat32 or not lost_boundary(message):
-            return message
-    return None
 
 
 def _first_msgid(value: str) -> str:
@@ -180,10 +170,10 @@ def _attachments(
         fallback = ""
         if node.kind == "message":
             enclosed = enclosed_message(node.part)
-            size = len(_flatten(enclosed)) if enclosed is not None else 0
+            size = len(flatten(enclosed)) if enclosed is not None else 0
             fallback = inner[node.section][0] or "message"
         elif node.part.is_multipart():  # message/delivery-status and the like
-            size = len(_leaf_body_bytes(node.part))
+            size = len(leaf_body_bytes(node.part))
         else:
             size = len(payload_bytes(node.part))
         out.append(
@@ -217,7 +207,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _parse(raw: bytes, warnings: list[str]) -> ParsedMessage:
-    message = _message_from_bytes(raw, warnings)
+    message = load_message(raw, warnings)
     if message is None:
         return _headers_only(raw, warnings)
     hint = param(message, "charset")
@@ -328,60 +318,3 @@ def _headers_only(raw: bytes, warnings: list[str]) -> ParsedMessage:
     text = decode_bytes(raw[split.end() :][:MAX_FALLBACK_BODY_BYTES] if split else b"")
     warnings.append("The message is shown as plain text.")
     return _result(message, None, Body(text=text), [], {}, warnings)
-
-
-def _flatten(message: Message) -> bytes:
-    """The bytes of a parsed message, source headers written as they came (not refolded)."""
-    buffer = io.BytesIO()
-    pol = message.policy
-    if isinstance(pol, policy.EmailPolicy):
-        pol = pol.clone(refold_source="none")
-    try:
-        BytesGenerator(buffer, mangle_from_=False, policy=pol).flatten(message)
-    except Exception:  # a part the generator cannot write: nothing to offer
-        return b""
-    return buffer.getvalue()
-
-
-def _leaf_body_bytes(part: Message) -> bytes:
-    """The body of a message/* leaf the parser split up (delivery-status, global, ...)."""
-    flat = _flatten(part)
-    split = re.search(rb"\r?\n\r?\n", flat)
-    return flat[split.end() :] if split else b""
-
-
-def part_bytes(raw: bytes, section: str) -> tuple[bytes, str, str]:
-    """The decoded payload, content type and sanitised filename of IMAP ``section`` of ``raw``
-    (for downloading one attachment from the whole message). A message/rfc822 part is returned
-    as the enclosed message's bytes.
-
-    Raises PartNotFound when the message has no such part (or cannot be parsed at all).
-    """
-    message = _message_from_bytes(raw, [])
-    part = find_part(message, section) if message is not None else None
-    if part is None:
-        raise PartNotFound(section)
-    ctype = part_type(part)
-    inner = enclosed_message(part)
-    if inner is not None:
-        data = _flatten(inner)
-        fallback = decode_raw_header(raw_header(inner, "subject") or "")[:100] or "message"
-    elif part.is_multipart():
-        data = _leaf_body_bytes(part) if ctype.startswith("message/") else _flatten(part)
-        fallback = ""
-    else:
-        data = payload_bytes(part)
-        fallback = ""
-    return data, ctype, sanitise_filename(raw_filename(part), ctype, fallback)
-
-
-def structure(raw: bytes) -> tuple[tuple[str, str], ...]:
-    """(IMAP section, content type) of every part the parse walks, in order, within the same
-    limits as :func:`parse_message`. Never raises; empty when the message cannot be parsed."""
-    try:
-        message = _message_from_bytes(bytes(raw), [])
-        if message is None:
-            return ()
-        return tuple((n.section, n.content_type) for n in iter_nodes(walk(message).root))
-    except Exception:
-        return ()
