@@ -3,20 +3,28 @@ between users, and the INBOX scan against Dovecot."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
-from accounts.models import User
+from accounts.models import Domain, User
 from tests.conftest import Persona, make_message
 from tests.outbox.conftest import PASSWORD, Published, build, new_user
+from tests.outbox.smtpserver import ScriptedServer
 from webmail.devserver.dsn import DsnRecipient, build_dsn
 from webmail.imap.gateway import ImapStore
 from webmail.mailconn import mail_store_for
 from webmail.outbox import services
-from webmail.outbox.bounces import bounce_scan_inbox, dsn_ingest
+from webmail.outbox.bounces import (
+    bounce_mailbox_poll,
+    bounce_scan_inbox,
+    dsn_ingest,
+    verp_token,
+)
+from webmail.outbox.delivery import outgoing_deliver
 from webmail.outbox.models import (
     BounceReport,
     BounceScanMark,
@@ -195,3 +203,55 @@ def test_scan_skips_the_download_when_nothing_awaits_a_report(alice: Persona) ->
     reports, fetched = scan(alice, user)
     assert (reports, fetched) == ([], [])
     assert BounceScanMark.objects.get(user=user).last_uid == uid
+
+
+# --- VERP and the shared bounce mailbox ------------------------------------------------------
+
+def test_verp_return_path_carries_the_envelope_id(
+        smtp_server: ScriptedServer, route_smtp: Callable[..., Domain],
+        published: Published) -> None:
+    route_smtp("example.test", smtp_server.port)
+    with override_settings(WEBMAIL_BOUNCE_ADDRESS="Bounces@example.test"):
+        message = sent(new_user(), "a@remote.test")
+        assert message.envelope_from == f"Bounces+{message.envelope_id}@example.test"
+        assert verp_token(message.envelope_from) == message.envelope_id
+        assert verp_token(f"bounces+{message.envelope_id}@EXAMPLE.test") == message.envelope_id
+        assert verp_token(f"other+{message.envelope_id}@example.test") == ""
+        assert verp_token("bounces+not-a-token@example.test") == ""
+        message.recipients.update(state=RecipientState.QUEUED)
+        outgoing_deliver(message.pk)
+    (txn,) = smtp_server.handler.transactions
+    assert txn.mail_from == message.envelope_from
+
+
+def test_bounce_mailbox_poll_routes_reports_to_their_owners(
+        new_persona: Callable[[str], Persona], published: Published) -> None:
+    bounces = new_persona("t-bounces")
+    alice, bob = new_user("t-alice"), new_user("t-bob")
+    with override_settings(WEBMAIL_BOUNCE_ADDRESS=bounces.address):
+        to_alice = sent(alice, "a@remote.test")
+        to_bob = sent(bob, "b@remote.test")
+        bounces.append(dsn(to_alice, "a@remote.test"))
+        # no ENVID in this one: the VERP address it was delivered to names the message
+        no_envid = dsn(to_bob, "b@remote.test", envid=None)
+        bounces.append(b"Delivered-To: " + to_bob.envelope_from.encode() + b"\r\n" + no_envid)
+        bounces.append(dsn(to_alice, "a@remote.test", envid="f" * 32))  # a forgery
+        bounces.append(make_message(to=bounces.address))
+        with mail_store_for(bounces.address, bounces.password) as store:
+            reports = bounce_mailbox_poll(store=store)
+            assert bounce_mailbox_poll(store=store) == []  # all \Seen now
+    assert sorted((r.user_id, r.final_recipient) for r in reports) == sorted(
+        [(alice.pk, "a@remote.test"), (bob.pk, "b@remote.test")])
+    assert state_of(to_alice, "a@remote.test").state == RecipientState.BOUNCED
+    assert state_of(to_bob, "b@remote.test").state == RecipientState.BOUNCED
+    assert all("\\Seen" in bounces.flags(uid) for uid in bounces.uids())
+
+
+def test_the_poll_task_needs_the_bounce_password() -> None:
+    from webmail.outbox.tasks import bounce_mailbox_poll_task
+
+    with override_settings(WEBMAIL_BOUNCE_ADDRESS=""):
+        assert bounce_mailbox_poll_task() == 0
+    with override_settings(WEBMAIL_BOUNCE_ADDRESS="bounces@example.test",
+                           WEBMAIL_BOUNCE_PASSWORD=""):
+        assert bounce_mailbox_poll_task() == 0

@@ -16,12 +16,16 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from webmail.imap.gateway import MailStore
-from webmail.imap.types import MessageSummary
+from webmail.imap.types import MessageSummary, SearchQuery, SortKey
 from webmail.mime.dsn import DsnReport, parse_dsn
 from webmail.outbox import states
 from webmail.outbox.models import (
@@ -131,7 +135,11 @@ def dsn_ingest(*, user: User, raw: bytes, source: str) -> list[BounceReport]:
     report = parse_dsn(raw)
     if report is None:
         return []
-    envelope_id = report.original_envelope_id.strip()
+    return _ingest(user, raw, source, report, report.original_envelope_id.strip())
+
+
+def _ingest(user: User, raw: bytes, source: str, report: DsnReport,
+            envelope_id: str) -> list[BounceReport]:
     message_id = report.original_message_id.strip()
     message = _match(user, envelope_id, message_id)
     digest = hashlib.sha256(raw).hexdigest()
@@ -211,3 +219,63 @@ def bounce_scan_inbox(*, store: MailStore, user: User) -> list[BounceReport]:
 
 def _advance(mark: BounceScanMark, uid: int) -> None:
     BounceScanMark.objects.filter(pk=mark.pk, last_uid__lt=uid).update(last_uid=uid)
+
+
+# --- the shared bounce mailbox (VERP, settings.WEBMAIL_BOUNCE_ADDRESS) ----------------------
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def verp_token(address: str) -> str:
+    """Our envelope id from ``bounces+<id>@domain`` (the configured bounce address), or ""."""
+    bounce = settings.WEBMAIL_BOUNCE_ADDRESS
+    if "@" not in bounce or "@" not in address:
+        return ""
+    local, domain = bounce.rsplit("@", 1)
+    got_local, got_domain = address.strip().strip("<>").rsplit("@", 1)
+    prefix = f"{local}+".lower()
+    if got_domain.lower() != domain.lower() or not got_local.lower().startswith(prefix):
+        return ""
+    token = got_local[len(prefix):].lower()
+    return token if _TOKEN.fullmatch(token) else ""
+
+
+def _delivered_to(raw: bytes) -> list[str]:
+    head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    values = [str(v) for name in ("delivered-to", "x-original-to", "to")
+              for v in head.get_all(name, [])]
+    return [a for _name, a in getaddresses(values) if a]
+
+
+def dsn_ingest_bounce_mailbox(*, raw: bytes, source: str) -> list[BounceReport]:
+    """A report from the shared bounce mailbox: its owner is found by our ENVID, else by the
+    VERP token of the address it was delivered to. Both are 128-bit random tokens, so a forged
+    report cannot reach a message its sender has not seen. ``[]`` when nothing matches."""
+    report = parse_dsn(raw)
+    if report is None:
+        return []
+    token = report.original_envelope_id.strip()
+    if not _TOKEN.fullmatch(token):
+        token = next((t for t in map(verp_token, _delivered_to(raw)) if t), "")
+    message = (OutgoingMessage.objects.select_related("user").filter(envelope_id=token).first()
+               if token else None)
+    if message is None:
+        log.info("bounce mailbox: a report for no message of ours (%s)", source)
+        return []
+    return _ingest(message.user, raw, source, report, token)
+
+
+def bounce_mailbox_poll(*, store: MailStore, limit: int = 200) -> list[BounceReport]:
+    """Ingest the unseen messages of the bounce mailbox's INBOX, then mark them \\Seen (the
+    fingerprint makes a repeat harmless). Raises the gateway's errors."""
+    store.noop()
+    info = store.select(INBOX)
+    unseen = store.sorted_uids(INBOX, SortKey.DATE, reverse=False,
+                               query=SearchQuery("", unseen_only=True))
+    reports: list[BounceReport] = []
+    for uid in unseen[:limit]:
+        raw = store.fetch_message(INBOX, uid)
+        reports += dsn_ingest_bounce_mailbox(
+            raw=raw, source=f"bounces:{INBOX}/{info.uidvalidity}/{uid}")
+        store.set_flags(INBOX, [uid], ["\\Seen"], add=True)
+    return reports

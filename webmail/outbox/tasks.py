@@ -39,3 +39,29 @@ def outbox_sweep_task() -> dict[str, int]:
     from webmail.outbox.sweep import outbox_sweep
 
     return asdict(outbox_sweep())
+
+
+@shared_task(name="webmail.outbox.tasks.bounce_mailbox_poll_task", ignore_result=True)
+def bounce_mailbox_poll_task() -> int:
+    """Beat (when a VERP bounce address is configured): ingest the bounce mailbox's reports.
+
+    Logs in as ``WEBMAIL_BOUNCE_ADDRESS`` with ``WEBMAIL_BOUNCE_PASSWORD``; does nothing
+    without them. Returns how many report blocks were read.
+    """
+    import logging
+
+    from django.conf import settings
+
+    from webmail.mailconn import mail_store_for
+    from webmail.outbox.bounces import bounce_mailbox_poll
+
+    address = settings.WEBMAIL_BOUNCE_ADDRESS
+    password = str(getattr(settings, "WEBMAIL_BOUNCE_PASSWORD", "") or "")
+    if not address or not password:
+        if address:
+            logging.getLogger(__name__).warning(
+                "WEBMAIL_BOUNCE_ADDRESS is set but WEBMAIL_BOUNCE_PASSWORD is not: the bounce "
+                "mailbox is not read")
+        return 0
+    with mail_store_for(address, password) as store:
+        return len(bounce_mailbox_poll(store=store))
