@@ -9,7 +9,7 @@
   var form = document.getElementById("compose-form");
   if (!form) { return; }
 
-  var AUTOSAVE_MS = 20000;
+  var AUTOSAVE_MS = parseInt(form.getAttribute("data-autosave-ms"), 10) || 20000;
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var tokenInput = form.querySelector("input[name=token]");
   var statusBox = document.getElementById("draft-status");
@@ -122,8 +122,11 @@
       textarea.value = editor.innerText;
     }
   }
-  if (isRich() && htmlField.value) {
-    editor.innerHTML = htmlField.value;  // our own sanitized draft HTML, or what was posted
+  // The server renders format=plain (right without JavaScript) and says in data-format
+  // whether the text was rich; its HTML, sanitized on the server, goes back into the editor.
+  if (form.getAttribute("data-format") === "html" && htmlField.value.trim()) {
+    editor.innerHTML = htmlField.value;
+    formatField.value = "html";
   }
   showMode();
   modeButton.addEventListener("click", function () { setMode(!isRich()); });

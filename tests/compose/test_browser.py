@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, sync_playwright
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from tests.conftest import Persona
@@ -136,6 +137,24 @@ def test_suggestions_upload_rich_text_and_draft(live_server: Any, transactional_
     _in_browser(body)
     raw = _draft_bytes(alice)
     assert b"<b>bold</b>" in raw and b"notes.txt" in raw and b"jane@example.org" in raw
+
+
+def test_autosave_after_a_change(live_server: Any, transactional_db: None, alice: Persona,
+                                 settings: SettingsWrapper) -> None:
+    settings.WEBMAIL_COMPOSE_AUTOSAVE_SECONDS = 1
+    origin = live_server.url
+
+    def body(browser: Browser) -> None:
+        page, errors = _open(browser, origin, alice)
+        page.goto(origin + "/compose/")
+        page.wait_for_timeout(1500)
+        assert alice.uids("Drafts") == []  # nothing changed, nothing saved
+        page.fill("#id_subject", "Saved by itself")
+        page.locator("#draft-status", has_text="Draft saved at").wait_for(timeout=10_000)
+        assert not errors, errors
+
+    _in_browser(body)
+    assert b"Saved by itself" in _draft_bytes(alice)
 
 
 def test_page_works_without_javascript(live_server: Any, transactional_db: None,

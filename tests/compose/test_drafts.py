@@ -162,3 +162,38 @@ def test_invalid_draft_is_not_saved(alice_client: Client, alice: Persona,
     assert alice.uids("Drafts") == []
     if not accept:
         assert re.search(rb"field-error", response.content)
+
+
+def test_draft_of_another_mail_program_is_replaced_on_save(alice_client: Client,
+                                                           alice: Persona) -> None:
+    foreign = make_message(subject="From Thunderbird", sender=alice.address,
+                           to="bob@example.org", text="half written")
+    uid = alice.append(foreign, "Drafts", flags="\\Draft \\Seen")
+    token, page = start(alice_client, f"?draft=Drafts/{uid}")
+    assert field_value(page, "subject") == "From Thunderbird"
+    assert textarea(page, "body").startswith("half written")
+    saved = _save(alice_client, form_data(token, alice.address, to="bob@example.org",
+                                          subject="Finished here"))
+    assert alice.uids("Drafts") == [saved["uid"]] and saved["uid"] != uid
+
+
+def test_html_draft_resumed_without_javascript_sends_the_text(alice_client: Client,
+                                                              alice: Persona) -> None:
+    token, _ = start(alice_client)
+    saved = _save(alice_client, form_data(
+        token, alice.address, to="bob@example.org", subject="Rich", format="html",
+        body_html="<p>Hello <b>world</b></p><script>evil()</script>"))
+    _token, page = start(alice_client, f"?draft=Drafts/{saved['uid']}")
+    assert 'data-format="html"' in page
+    assert 'name="format" value="plain"' in page  # what a browser without JS posts
+    assert "&lt;b&gt;world&lt;/b&gt;" in page and "evil" not in page
+    assert textarea(page, "body").strip() == "Hello world"
+
+
+def test_discard_without_javascript_redirects(alice_client: Client, alice: Persona) -> None:
+    token, _ = start(alice_client)
+    _save(alice_client, form_data(token, alice.address, subject="Bye"))
+    response = alice_client.post("/compose/draft/discard/", form_data(token, alice.address))
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert alice.uids("Drafts") == []
+    assert alice_client.get("/compose/draft/discard/").status_code == 405

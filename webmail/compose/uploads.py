@@ -179,16 +179,24 @@ def upload_delete(*, user_id: int, token: str, upload_id: str) -> bool:
 
 
 def state_read(*, user_id: int, token: str) -> ComposeState:
+    """The session's state; a missing or damaged file reads as a fresh session."""
     path = session_dir(user_id, token) / "state.json"
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return ComposeState()
-    known = ComposeState.__dataclass_fields__
-    try:
-        return ComposeState(**{k: v for k, v in data.items() if k in known})
-    except TypeError:
+    if not isinstance(data, dict):
         return ComposeState()
+    fresh = ComposeState()
+    values: dict[str, Any] = {}
+    for name in ComposeState.__dataclass_fields__:
+        value, default = data.get(name), getattr(fresh, name)
+        if isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = type(value) is type(default)
+        values[name] = value if ok else default
+    return ComposeState(**values)
 
 
 def state_write(*, user_id: int, token: str, state: ComposeState) -> None:

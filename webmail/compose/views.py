@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -33,6 +34,7 @@ from webmail.imap.errors import ImapError, ImapNotFound
 from webmail.mailconn import mail_store, session_credentials
 from webmail.mime.compose import Attachment, ComposeError
 from webmail.outbox.services import AlreadyQueued, OutgoingRefused, identities_for
+from webmail.sanitize import sanitize_compose_html
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +94,16 @@ def _page(request: HttpRequest, form: ComposeForm, identities: list[Identity], *
     if not any(i["selected"] for i in idents) and idents:
         idents[0]["selected"] = True
     state = uploads.state_read(user_id=user.pk, token=token)
+    # The editor's HTML goes back into the page only sanitized, even when it is the user's own.
+    body_html = sanitize_compose_html(str(form["body_html"].value() or ""))
     response = render(request, "compose/compose.html", {
         "form": form, "identities": idents, "heading": heading,
         "address_fields": [form["to"], form["cc"], form["bcc"]],
         "uploads": uploads.uploads_list(user_id=user.pk, token=token),
         "attachment_errors": attachment_errors or [],
         "budget": uploads.attachment_budget(), "state": state,
+        "body_html": body_html, "rich": form["format"].value() == "html" and bool(body_html),
+        "autosave_ms": int(getattr(settings, "WEBMAIL_COMPOSE_AUTOSAVE_SECONDS", 20) * 1000),
     }, status=status)
     response["Cache-Control"] = "private, no-store"
     return response
