@@ -432,7 +432,7 @@
     body.delete("files");
     return body;
   }
-  function saveDraft(manual) {
+  function saveDraft() {
     if (saving || submitting) { return Promise.resolve(); }
     saving = true;
     dirty = false;
@@ -449,15 +449,15 @@
         }
       })
       .catch(function () { dirty = true; say("The draft was not saved (no connection)."); })
-      .then(function () { saving = false; if (manual) { statusBox.focus && statusBox.focus(); } });
+      .then(function () { saving = false; });
   }
   form.addEventListener("input", markDirty);
   form.addEventListener("change", markDirty);
-  setInterval(function () { if (dirty && uploadsInFlight === 0) { saveDraft(false); } }, AUTOSAVE_MS);
+  setInterval(function () { if (dirty && uploadsInFlight === 0) { saveDraft(); } }, AUTOSAVE_MS);
 
   document.getElementById("save-button").addEventListener("click", function (ev) {
     ev.preventDefault();
-    saveDraft(true);
+    saveDraft();
   });
   document.getElementById("discard-button").addEventListener("click", function (ev) {
     if (!window.confirm("Discard this message and its draft?")) { ev.preventDefault(); return; }

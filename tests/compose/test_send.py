@@ -253,3 +253,9 @@ def test_another_users_upload_cannot_be_attached(alice_client: Client, alice: Pe
     mail = parse(bytes(OutgoingMessage.objects.get().raw))
     assert list(mail.iter_attachments()) == []
     assert b"alice's secret" not in bytes(OutgoingMessage.objects.get().raw)
+
+
+def test_a_damaged_token_starts_a_new_session(alice_client: Client, alice: Persona) -> None:
+    message = _sent(alice_client, form_data("../../etc", alice.address, to="bob@example.org",
+                                            subject="Still sent"))
+    assert parse(bytes(message.raw))["Subject"] == "Still sent"

@@ -180,11 +180,14 @@ def compose(request: HttpRequest) -> HttpResponse:
     identities = identities_for(user)
     if request.method == "GET":
         return _start(request, identities)
-    token = request.POST.get("token", "")
-    if not uploads.is_token(token):
+    data = request.POST
+    token = data.get("token", "")
+    if not uploads.is_token(token):  # a damaged page: carry on in a new session
         token = uploads.new_token()
+        data = data.copy()
+        data["token"] = token
     new_files, file_errors = _store_files(request, user, token)
-    form = ComposeForm(request.POST, identities=identities)
+    form = ComposeForm(data, identities=identities)
     if form.is_valid() and not file_errors:
         token = form.cleaned_data["token"]
         state = uploads.state_read(user_id=user.pk, token=token)
