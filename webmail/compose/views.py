@@ -19,6 +19,7 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
 )
 from django.shortcuts import render
 from django.utils import timezone
@@ -180,11 +181,11 @@ def compose(request: HttpRequest) -> HttpResponse:
     identities = identities_for(user)
     if request.method == "GET":
         return _start(request, identities)
-    data = request.POST
+    data: QueryDict = request.POST
     token = data.get("token", "")
     if not uploads.is_token(token):  # a damaged page: carry on in a new session
         token = uploads.new_token()
-        data = data.copy()
+        data = request.POST.copy()
         data["token"] = token
     new_files, file_errors = _store_files(request, user, token)
     form = ComposeForm(data, identities=identities)
