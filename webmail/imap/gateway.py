@@ -11,7 +11,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import imapclient
@@ -68,12 +68,15 @@ _SPECIAL_NAMES = {
     "archive": SpecialUse.ARCHIVE, "archives": SpecialUse.ARCHIVE,
 }
 
+# RFC 5256 criteria; with SORT=DISPLAY (RFC 5957) names sort by what the list shows.
 _SORT_CRITERIA = {
-    SortKey.DATE: "DATE",
+    SortKey.DATE: "ARRIVAL",
     SortKey.FROM: "FROM",
+    SortKey.TO: "TO",
     SortKey.SUBJECT: "SUBJECT",
     SortKey.SIZE: "SIZE",
 }
+_DISPLAY_CRITERIA = {SortKey.FROM: "DISPLAYFROM", SortKey.TO: "DISPLAYTO"}
 
 
 class MailStore(Protocol):
@@ -85,6 +88,7 @@ class MailStore(Protocol):
 
     def capabilities(self) -> frozenset[str]: ...
     def noop(self) -> None: ...
+    def refresh(self) -> None: ...
     def logout(self) -> None: ...
     def list_folders(self) -> list[Folder]: ...
     def folder_status(self, folder: str) -> FolderStatus: ...
@@ -176,9 +180,8 @@ def summary_from_fetch(uid: int, data: dict[bytes, Any]) -> MessageSummary:
         sender = _addresses(envelope.from_)
         to = _addresses(envelope.to)
         message_id = _decode(envelope.message_id)
-    internal = data.get(b"INTERNALDATE")
-    if isinstance(internal, datetime):
-        date = internal if date is None or date.tzinfo is None else date
+    internal = _aware(data.get(b"INTERNALDATE"))
+    date = _aware(date) or internal
     body = data.get(b"BODYSTRUCTURE")
     return MessageSummary(
         uid=uid,
@@ -190,7 +193,15 @@ def summary_from_fetch(uid: int, data: dict[bytes, Any]) -> MessageSummary:
         flags=_flags(data.get(b"FLAGS", ())),
         has_attachments=has_attachments(body) if body is not None else False,
         message_id=message_id,
+        received=internal,
     )
+
+
+def _aware(value: Any) -> datetime | None:
+    """A timezone-aware datetime; a zoneless Date header is read as UTC."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def search_criteria(query: SearchQuery) -> list[Any]:
@@ -249,6 +260,8 @@ class ImapStore:
                 )
                 if server.security is Security.STARTTLS:
                     client.starttls(_ssl_context(server.verify_tls))
+            # Timezone-aware datetimes, not the host's local time (imapclient's default).
+            client.normalise_times = False
             with _translated("login"):
                 client.login(credentials.username, credentials.password)
             store = cls(client, server, credentials.username)
@@ -289,6 +302,19 @@ class ImapStore:
 
     def noop(self) -> None:
         self._call("noop", self._client.noop)
+
+    def refresh(self) -> None:
+        """Bring a reused connection up to date before a request works with it.
+
+        Dovecot applies what other sessions did (new mail, expunges) to a selected folder only
+        after a command, so the first command of a request would act on the state the previous
+        request left: a UID FETCH or STORE of a newer message answers nothing (silently), and
+        STATUS of the selected folder reports the old counts. A NOOP makes the server catch up.
+        Nothing is sent when no folder is selected (a fresh connection). Raises
+        ``ImapUnavailable`` when the connection is gone.
+        """
+        if self._selected is not None:
+            self._call("noop", self._client.noop)
 
     def logout(self) -> None:
         with contextlib.suppress(Exception):
@@ -390,27 +416,34 @@ class ImapStore:
                     query: SearchQuery | None = None) -> list[int]:
         """UIDs of the folder (or of the search hits) in the order asked.
 
-        With SORT (RFC 5256) the server sorts. Without it, date order is UID order (arrival,
-        which needs no data at all) and other keys sort on values fetched for all UIDs; the
-        folder index caches the result so that is paid once per change, not per page.
+        With SORT (RFC 5256) the server sorts: date is ARRIVAL, names use DISPLAYFROM /
+        DISPLAYTO when the server offers SORT=DISPLAY (RFC 5957). Ties are in ascending UID
+        order, and a descending order is the exact mirror of the ascending one.
+
+        Without SORT (see ``fallback_order``): date order is UID order (arrival, which needs no
+        data at all); other keys fetch the value of every hit (``fetch_sort_values``) and sort
+        here. The folder index caches the result, so that cost is paid once per folder change,
+        not per page. Raises ``ImapNotFound`` for a missing folder, ``ImapInvalidInput`` for a
+        bad folder name or search text.
         """
         self.select(folder)
         criteria = search_criteria(query) if query else ["ALL"]
-        if "SORT" in self.capabilities():
+        caps = self.capabilities()
+        if "SORT" in caps:
             sort_key = _SORT_CRITERIA[key]
-            sort = [f"REVERSE {sort_key}" if reverse else sort_key]
-            uids = self._call("sort", lambda: self._client.sort(
-                sort, criteria, charset="UTF-8"))
-            return [int(u) for u in uids]
+            if "SORT=DISPLAY" in caps:
+                sort_key = _DISPLAY_CRITERIA.get(key, sort_key)
+            # Always ascending, reversed here: SORT breaks ties by ascending sequence number
+            # even with REVERSE, which would list same-second arrivals oldest first under
+            # "newest first". The mirror image of the ascending order has no such surprise.
+            uids = [int(u) for u in self._call("sort", lambda: self._client.sort(
+                [sort_key], criteria, charset="UTF-8"))]
+            return uids[::-1] if reverse else uids
         uids = [int(u) for u in self._call("search", lambda: self._client.search(
             criteria, charset=_charset_for(criteria)))]
-        uids.sort()
-        if key is not SortKey.DATE and uids:
-            values = self.fetch_sort_values(folder, key, uids)
-            uids.sort(key=lambda u: (values.get(u, ""), u))
-        if reverse:
-            uids.reverse()
-        return uids
+        values = (self.fetch_sort_values(folder, key, uids)
+                  if key is not SortKey.DATE and uids else {})
+        return fallback_order(uids, key, reverse, values)
 
     def fetch_sort_values(self, folder: str, key: SortKey,
                           uids: Sequence[int] | None = None) -> dict[int, Any]:
@@ -422,7 +455,7 @@ class ImapStore:
             return {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in data.items()}
         if key is SortKey.DATE:
             data = self._call("fetch", lambda: self._client.fetch(target, [b"INTERNALDATE"]))
-            return {int(u): d.get(b"INTERNALDATE") for u, d in data.items()}
+            return {int(u): _aware(d.get(b"INTERNALDATE")) for u, d in data.items()}
         data = self._call("fetch", lambda: self._client.fetch(target, [b"ENVELOPE"]))
         values: dict[int, Any] = {}
         for uid, item in data.items():
@@ -430,10 +463,11 @@ class ImapStore:
             if envelope is None:
                 values[int(uid)] = ""
             elif key is SortKey.FROM:
-                addrs = _addresses(envelope.from_)
-                values[int(uid)] = addrs[0].email.lower() if addrs else ""
+                values[int(uid)] = sort_value_name(_addresses(envelope.from_))
+            elif key is SortKey.TO:
+                values[int(uid)] = sort_value_name(_addresses(envelope.to))
             else:
-                values[int(uid)] = _base_subject(_decode(envelope.subject))
+                values[int(uid)] = base_subject(_decode(envelope.subject))
         return values
 
     def fetch_summaries(self, folder: str, uids: Sequence[int]) -> list[MessageSummary]:
@@ -457,9 +491,13 @@ class ImapStore:
 
     def fetch_part(self, folder: str, uid: int, section: str, offset: int = 0,
                    length: int | None = None) -> bytes:
-        """Raw (still transfer-encoded) bytes of one body section, optionally a range of it."""
+        """Raw (still transfer-encoded) bytes of one body section, optionally a range of it.
+
+        ``section`` is an IMAP part number ("2", "1.3"); "" is the whole message, so large
+        messages can be streamed in ranges too. Dovecot answers b"" for a part that does not
+        exist. Raises ``ImapNotFound`` for a missing message or a malformed section."""
         (uid,) = check_uids([uid])
-        if not section or not all(p.isdigit() for p in section.split(".")):
+        if section and not all(p.isdigit() and len(p) < 6 for p in section.split(".")):
             raise ImapNotFound(f"no part {section!r}")
         self.select(folder)
         partial = f"<{int(offset)}.{int(length)}>" if length is not None else ""
@@ -553,9 +591,17 @@ class ImapStore:
         self._selected = None
 
 
-def _base_subject(subject: str) -> str:
+def sort_value_name(addresses: Sequence[Address]) -> str:
+    """What a name column sorts by: the first display name, else its address (RFC 5957)."""
+    if not addresses:
+        return ""
+    first = addresses[0]
+    return (first.name or first.email).casefold()
+
+
+def base_subject(subject: str) -> str:
     """RFC 5256 base subject, simplified: strip Re:/Fwd: prefixes and case."""
-    text = subject.strip().lower()
+    text = subject.strip().casefold()
     changed = True
     while changed:
         changed = False
@@ -564,3 +610,21 @@ def _base_subject(subject: str) -> str:
                 text = text[len(prefix):].strip()
                 changed = True
     return text
+
+
+def fallback_order(uids: Sequence[int], key: SortKey, reverse: bool,
+                   values: dict[int, Any]) -> list[int]:
+    """Order for servers without SORT: date is UID (arrival) order, other keys sort on
+    ``values`` with ties in UID order; descending is the mirror of ascending."""
+    ordered = sorted(uids)
+    if key is not SortKey.DATE:
+        ordered.sort(key=lambda u: _comparable(values.get(u)))  # stable: ties stay by UID
+    return ordered[::-1] if reverse else ordered
+
+
+def _comparable(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, datetime):
+        return (1, value.timestamp())
+    return (1, value)

@@ -92,11 +92,12 @@ class MessageSummary:
     subject: str
     sender: tuple[Address, ...]
     to: tuple[Address, ...]
-    date: datetime | None
+    date: datetime | None  # the Date header (the sender's clock), else the arrival time
     size: int
     flags: frozenset[str]
     has_attachments: bool
     message_id: str = ""
+    received: datetime | None = None  # INTERNALDATE: when it arrived in this folder
 
     @property
     def seen(self) -> bool:
@@ -112,8 +113,12 @@ class MessageSummary:
 
 
 class SortKey(enum.StrEnum):
-    DATE = "date"  # arrival order is what users mean by "newest first" (RFC 5256 ARRIVAL)
-    FROM = "from"
+    # Arrival order is what users mean by "newest first" (RFC 5256 ARRIVAL): a forged or
+    # skewed Date header cannot pin a message to the top, and it equals UID order on servers
+    # without SORT.
+    DATE = "date"
+    FROM = "from"  # the sender's display name, else address (RFC 5957 DISPLAYFROM)
+    TO = "to"  # the first recipient, same rule (Sent and Drafts list recipients)
     SUBJECT = "subject"
     SIZE = "size"
 
