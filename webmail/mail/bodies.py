@@ -1,0 +1,178 @@
+"""What the message view shows of one message, parsed once and cached.
+
+``message_content`` fetches the message (``BODY.PEEK[]``: reading it does not set \\Seen),
+parses it with ``webmail.mime.parse`` and returns a ``MessageDigest`` (headers, parts) and the
+sanitized body for one remote-content policy. Both are cached:
+
+- digest: (user, folder, UIDVALIDITY, UID, DIGEST_VERSION);
+- body: (user, folder, UIDVALIDITY, UID, policy, ``webmail.sanitize.POLICY_VERSION``).
+
+A message's bytes never change under a UID (RFC 3501), so neither can go stale; a new
+sanitizer version or UIDVALIDITY gives new keys. Opening a message costs one fetch and one
+parse; the body document, the attachments and the second policy then come from the cache.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+
+from webmail.imap.gateway import MailStore
+from webmail.mime.addresses import Address
+from webmail.mime.parse import ParsedMessage, parse_message
+from webmail.mime.render import text_to_html
+from webmail.mime.tree import find_part
+from webmail.sanitize import POLICY_VERSION, RemotePolicy, sanitize_html
+
+DIGEST_VERSION = 1
+CACHE_TIMEOUT = 24 * 3600
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """A downloadable part: its IMAP section and what is needed to stream it."""
+
+    section: str
+    filename: str
+    content_type: str
+    size: int  # decoded bytes (approximately, for display)
+    encoding: str  # Content-Transfer-Encoding, lower case
+    content_id: str = ""
+    is_inline: bool = False  # a resource of the HTML body (shown in it, not listed)
+
+
+@dataclass(frozen=True)
+class MessageDigest:
+    subject: str
+    from_: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    date: datetime | None
+    message_id: str
+    parts: tuple[PartInfo, ...]
+    inline_cids: tuple[tuple[str, str], ...]  # (Content-ID, section)
+    warnings: tuple[str, ...]
+    is_dsn: bool = False
+
+    @property
+    def attachments(self) -> tuple[PartInfo, ...]:
+        """The parts to list under the message (inline images of the body are not)."""
+        return tuple(p for p in self.parts if not p.is_inline)
+
+    def part(self, section: str) -> PartInfo | None:
+        return next((p for p in self.parts if p.section == section), None)
+
+
+@dataclass(frozen=True)
+class RenderedBody:
+    html: str  # safe to put inside our own body document (sanitized or escaped)
+    remote_blocked: int
+    has_remote: bool
+
+
+CidUrl = Callable[[str], str]
+
+
+def _key(kind: str, *parts: object) -> str:
+    text = "\x00".join(str(p) for p in parts)
+    return f"mail:{kind}:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
+                    policy: RemotePolicy, cid_url: CidUrl) -> tuple[MessageDigest, RenderedBody]:
+    """The digest and the rendered body of one message, from the cache or the server.
+
+    ``cid_url(section)`` gives the URL an inline image of the body is served from. Raises
+    ``ImapNotFound`` when the message does not exist, and what the store raises.
+    """
+    uidvalidity = store.select(folder).uidvalidity
+    base = (user_key, folder, uidvalidity, uid)
+    digest_key = _key("digest", DIGEST_VERSION, *base)
+    body_key = _key("body", POLICY_VERSION, policy.value, *base)
+    found = cache.get_many([digest_key, body_key])
+    digest, body = found.get(digest_key), found.get(body_key)
+    if isinstance(digest, MessageDigest) and isinstance(body, RenderedBody):
+        return digest, body
+    raw = store.fetch_message(folder, uid)
+    parsed = parse_message(raw)
+    digest = _digest(parsed, raw)
+    body = _render(parsed, policy, digest, cid_url)
+    cache.set_many({digest_key: digest, body_key: body}, CACHE_TIMEOUT)
+    return digest, body
+
+
+def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:
+    """The digest alone (attachment downloads): cached, else fetched and parsed."""
+    uidvalidity = store.select(folder).uidvalidity
+    digest_key = _key("digest", DIGEST_VERSION, user_key, folder, uidvalidity, uid)
+    digest = cache.get(digest_key)
+    if isinstance(digest, MessageDigest):
+        return digest
+    raw = store.fetch_message(folder, uid)
+    digest = _digest(parse_message(raw), raw)
+    cache.set(digest_key, digest, CACHE_TIMEOUT)
+    return digest
+
+
+def _encodings(raw: bytes, sections: list[str]) -> dict[str, str]:
+    """Content-Transfer-Encoding of each section, read from the message itself."""
+    if not sections:
+        return {}
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:  # a message the parser cannot read: stream its parts as they are
+        return {}
+    result = {}
+    for section in sections:
+        part = find_part(message, section)
+        value = part.get("Content-Transfer-Encoding") if part is not None else None
+        result[section] = str(value or "7bit").strip().lower()
+    return result
+
+
+def _digest(parsed: ParsedMessage, raw: bytes) -> MessageDigest:
+    sections = [a.part_id for a in parsed.attachments]
+    encodings = _encodings(raw, sections)
+    parts = tuple(
+        PartInfo(
+            section=a.part_id,
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            encoding=encodings.get(a.part_id, "7bit"),
+            content_id=a.content_id,
+            is_inline=a.is_inline,
+        )
+        for a in parsed.attachments
+    )
+    return MessageDigest(
+        subject=parsed.subject,
+        from_=parsed.from_,
+        to=parsed.to,
+        cc=parsed.cc,
+        reply_to=parsed.reply_to,
+        date=parsed.date,
+        message_id=parsed.message_id,
+        parts=parts,
+        inline_cids=tuple(parsed.inline_parts.items()),
+        warnings=parsed.warnings,
+        is_dsn=parsed.is_dsn,
+    )
+
+
+def _render(parsed: ParsedMessage, policy: RemotePolicy, digest: MessageDigest,
+            cid_url: CidUrl) -> RenderedBody:
+    if parsed.html is not None:
+        cid_map = {cid: cid_url(section) for cid, section in digest.inline_cids}
+        result = sanitize_html(parsed.html, policy=policy, cid_map=cid_map)
+        return RenderedBody(result.html, result.remote_blocked, result.has_remote)
+    if parsed.text is not None:
+        return RenderedBody(text_to_html(parsed.text), 0, False)
+    return RenderedBody("", 0, False)

@@ -1,0 +1,77 @@
+"""Template helpers of the mail pages: URLs of folders and messages, dates, people."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import formats, timezone
+
+from webmail.mail.views.common import folder_url as _folder_url
+from webmail.mail.views.common import message_url as _message_url
+
+register = template.Library()
+
+
+@register.filter
+def folder_url(folder: str) -> str:
+    return _folder_url(folder)
+
+
+@register.simple_tag
+def message_url(folder: str, uid: int, query: str = "") -> str:
+    return _message_url(folder, uid) + query
+
+
+@register.filter
+def mail_date(value: datetime | None) -> str:
+    """Today: the time; this year: day and month; before: the short date (user's zone)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    today = timezone.localtime(timezone.now()).date()
+    if local.date() == today:
+        return formats.time_format(local, "TIME_FORMAT")
+    return formats.date_format(local, "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def mail_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+def _person(address: Any) -> str:
+    name = getattr(address, "name", "") or ""
+    email = getattr(address, "email", "") or ""
+    return name or email
+
+
+@register.filter
+def people(addresses: Sequence[Any] | None) -> str:
+    """Names (else addresses) joined for a list column."""
+    return ", ".join(p for p in (_person(a) for a in addresses or ()) if p)
+
+
+@register.filter
+def full_address(address: Any) -> str:
+    name = getattr(address, "name", "") or ""
+    email = getattr(address, "email", "") or ""
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email
+
+
+@register.simple_tag
+def sort_query(params: Any, key: str) -> str:
+    return str(params.sort_querystring(key))
+
+
+@register.simple_tag
+def aria_sort(params: Any, *keys: str) -> str:
+    if params.sort.value not in keys:
+        return "none"
+    return "descending" if params.reverse else "ascending"

@@ -1,0 +1,1 @@
+"""The mail views: mailbox page, message view, body document, parts, folder management."""

@@ -1,0 +1,246 @@
+"""One message: the view, its body document, its source, its parts.
+
+The body is never part of the app page. ``body/`` is our own minimal HTML document holding the
+sanitized body, shown in ``<iframe sandbox="allow-popups allow-popups-to-escape-sandbox">``
+(no scripts, no same-origin) and served with its own strict CSP; remote images load only when
+the owner asked for them (``?remote=1``, which only changes what is displayed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods
+
+from webmail.imap.errors import ImapError, ImapNotFound
+from webmail.imap.types import SpecialUse
+from webmail.imap.validate import parse_uid
+from webmail.mail.bodies import message_content, message_digest
+from webmail.mail.forms import list_params
+from webmail.mail.parts import INLINE_IMAGE_TYPES, download_type, stream_decoded, stream_text
+from webmail.mail.selectors import (
+    folder_tree,
+    message_neighbours,
+    message_page,
+    message_summary,
+)
+from webmail.mail.views import actions
+from webmail.mail.views.common import (
+    back_url,
+    clean_folder,
+    compose_url,
+    folder_url,
+    message_url,
+    open_store,
+    page_size,
+    part_url,
+    user_key,
+)
+from webmail.mail.views.mailbox import render_mailbox
+from webmail.sanitize import RemotePolicy
+
+log = logging.getLogger(__name__)
+
+
+def body_csp(remote: bool) -> str:
+    """The body document's own policy: no scripts, no forms, no fonts, images only from us
+    (and data:), plus https: when the owner chose to show remote content."""
+    images = "'self' data: https:" if remote else "'self' data:"
+    return "; ".join([
+        "default-src 'none'",
+        f"img-src {images}",
+        "style-src 'unsafe-inline'",
+        "font-src 'none'",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'self'",
+        "sandbox allow-popups allow-popups-to-escape-sandbox",
+    ])
+
+
+def _cid_url(folder: str, uid: int) -> Callable[[str], str]:
+    return lambda section: part_url(folder, uid, section) + "?inline=1"
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
+    """GET: the message (marks it \\Seen). POST: an action on it, then the next message."""
+    folder = clean_folder(folder)
+    with open_store(request) as store:
+        tree = folder_tree(store)
+        # "/mail/Archive/2024/" is also the mailbox of a folder named "Archive/2024": the
+        # decoded path cannot tell them apart, the folder list can.
+        nested = f"{folder}{tree.delimiter}{uid}" if tree.delimiter == "/" else ""
+        if nested and tree.get(nested) is not None:
+            if request.method == "POST":
+                return HttpResponseRedirect(folder_url(nested))
+            return render_mailbox(request, store, folder=nested, tree=tree)
+        number = parse_uid(uid)
+        params = list_params(request.GET if request.method == "GET" else request.POST)
+        if request.method == "POST":
+            previous_uid, next_uid, _pos, _total = message_neighbours(
+                store, user_key=user_key(request), folder=folder, uid=number, params=params)
+            after = next_uid or previous_uid
+            default = (message_url(folder, after) if after else folder_url(folder)) \
+                + params.querystring()
+            action = request.POST.get("action", "")
+            stays = action in ("read", "unread", "flag", "unflag")
+            back = back_url(request, folder, params) if stays else default
+            return actions.perform(request, store, folder=folder, tree=tree, params=params,
+                                   back=back, uids=[number])
+        remote = request.GET.get("remote") == "1"
+        page = message_page(store, user_key=user_key(request), folder=folder, uid=number,
+                            params=params, remote=remote,
+                            max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
+                            cid_url=_cid_url(folder, number))
+    size = page_size(request)
+    list_page = (page.position - 1) // size + 1 if page.position else 1
+    here = message_url(folder, number)
+    query = params.querystring(page=1)
+    context = {
+        "tree": tree,
+        "folder": folder,
+        "folder_label": tree.label(folder),
+        "m": page,
+        "params": params,
+        "query": query,
+        "here": here,
+        "back": folder_url(folder) + params.querystring(page=list_page),
+        "previous_url": message_url(folder, page.previous_uid) + query
+        if page.previous_uid else "",
+        "next_url": message_url(folder, page.next_uid) + query if page.next_uid else "",
+        "body_url": here + "body/" + ("?remote=1" if remote else ""),
+        "remote_url": here + (query + "&" if query else "?") + "remote=1",
+        "plain_url": here + query,
+        "raw_url": here + "raw/",
+        "reply_url": compose_url("reply", folder, number),
+        "reply_all_url": compose_url("reply_all", folder, number),
+        "forward_url": compose_url("forward", folder, number),
+        "draft_url": compose_url("draft", folder, number),
+        "is_draft": tree.role(folder) is SpecialUse.DRAFTS,
+        "move_targets": [n for n in tree.targets if n.name != folder],
+        "attachments": [(a, part_url(folder, number, a.section))
+                        for a in (page.digest.attachments if page.digest else ())],
+    }
+    return render(request, "mail/message.html", context)
+
+
+@login_required
+@xframe_options_sameorigin
+@require_GET
+def body_document(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
+    """The sanitized body as its own document (for the sandboxed iframe only)."""
+    folder = clean_folder(folder)
+    number = parse_uid(uid)
+    remote = request.GET.get("remote") == "1"
+    too_large = False
+    with open_store(request) as store:
+        summary = message_summary(store, folder, number)
+        if summary.size > settings.WEBMAIL_MAX_MESSAGE_BYTES:
+            too_large = True
+            html = ""
+        else:
+            _digest, body = message_content(
+                store, user_key=user_key(request), folder=folder, uid=number,
+                policy=RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK,
+                cid_url=_cid_url(folder, number))
+            html = body.html
+    response = render(request, "mail/body.html", {
+        # The sanitizer's output (or text_to_html's escaped text): the one place where mail
+        # content is marked safe, inside a document with its own CSP and no scripts.
+        "body": mark_safe(html),  # noqa: S308
+        "too_large": too_large,
+    })
+    response["Content-Security-Policy"] = body_csp(remote)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """A stream that ends (cut short) instead of raising once the response has started."""
+    try:
+        yield from chunks
+    except ImapError as exc:
+        log.warning("mail stream of %s stopped: %s", what, exc)
+
+
+@login_required
+@require_GET
+def raw_source(request: HttpRequest, folder: str, uid: str) -> StreamingHttpResponse:
+    """The message source as UTF-8 text (bad bytes replaced), or ``?download=1`` as .eml.
+    Streamed in ranges, so a large message never sits in memory whole."""
+    folder = clean_folder(folder)
+    number = parse_uid(uid)
+    with open_store(request) as store:
+        summary = message_summary(store, folder, number)
+
+    def chunks() -> Iterator[bytes]:
+        with open_store(request) as store:
+            yield from stream_decoded(
+                lambda offset, length: store.fetch_part(folder, number, "", offset, length),
+                "7bit")
+
+    if request.GET.get("download") == "1":
+        response = StreamingHttpResponse(_guarded(chunks(), "source"),
+                                         content_type="message/rfc822")
+        name = (summary.subject or "message")[:80] + ".eml"
+        response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
+    else:
+        text = (t.encode("utf-8") for t in stream_text(_guarded(chunks(), "source")))
+        response = StreamingHttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@login_required
+@require_GET
+def part_download(request: HttpRequest, folder: str, uid: str,
+                  section: str) -> StreamingHttpResponse:
+    """One part, decoded while it streams. ``?inline=1`` shows PNG, GIF, JPEG and WebP images
+    inline (for the body's ``cid:`` images); everything else, SVG included, downloads."""
+    folder = clean_folder(folder)
+    number = parse_uid(uid)
+    with open_store(request) as store:
+        info = message_digest(store, user_key=user_key(request), folder=folder,
+                              uid=number).part(section)
+    if info is None:
+        raise ImapNotFound(f"no part {section} in message {number}")
+    ctype = download_type(info.content_type)
+    inline = request.GET.get("inline") == "1" and ctype in INLINE_IMAGE_TYPES
+
+    def chunks() -> Iterator[bytes]:
+        with open_store(request) as store:
+            yield from stream_decoded(
+                lambda offset, length: store.fetch_part(folder, number, section, offset,
+                                                        length),
+                info.encoding)
+
+    response = StreamingHttpResponse(_guarded(chunks(), f"part {section}"), content_type=ctype)
+    response["Content-Disposition"] = content_disposition_header(
+        not inline, info.filename or "attachment") or "attachment"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
