@@ -102,6 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="send-bench-"))
+    print(f"scratch: {scratch}", file=sys.stderr)
     queue = f"send-bench-{uuid.uuid4().hex[:8]}"
     env = _configure(scratch, queue)
 
@@ -142,7 +143,8 @@ def main() -> None:
             outgoing_enqueue(user=user, from_email=user.username, built=message,
                              smtp_password=None)
         enqueued = time.perf_counter() - started
-        accepted = OutgoingRecipient.objects.filter(state=RecipientState.ACCEPTED)
+        accepted = OutgoingRecipient.objects.filter(message__user=user,
+                                                    state=RecipientState.ACCEPTED)
         while accepted.count() < args.messages:
             if time.perf_counter() - started > 600:
                 raise SystemExit(f"timeout: {accepted.count()} of {args.messages} accepted")

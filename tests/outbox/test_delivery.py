@@ -356,3 +356,15 @@ def test_cancelled_and_missing_rows_are_not_claimed(published: Published) -> Non
     assert not outgoing_deliver(message.pk, transport=fake).claimed
     assert not outgoing_deliver(10**9, transport=fake).claimed
     assert fake.calls == []
+
+
+def test_without_a_credential_no_sent_copy_is_attempted(
+        routed: ScriptedServer, published: Published,
+        django_capture_on_commit_callbacks: Any) -> None:
+    message = enqueue(password=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = outgoing_deliver(message.pk)
+    assert report.recipients == {"a@remote.test": RecipientState.ACCEPTED}
+    assert published.sent_copy == []
+    message.refresh_from_db()
+    assert message.sent_copy_wanted and "no stored credential" in message.sent_copy_error

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from accounts.profiles import profile_for_address
 from webmail import crypto
-from webmail.imap.types import Credentials
+from webmail.imap.types import Credentials, ServerAddress
 from webmail.outbox import states
 from webmail.outbox.models import (
     AttemptOutcome,
@@ -82,6 +82,18 @@ def claim(pk: int, *, token: str, worker: str, now: datetime) -> bool:
     return changed == 1
 
 
+@dataclass
+class _Prepared:
+    """What the claim transaction hands to the SMTP phase."""
+
+    message: OutgoingMessage
+    attempt: DeliveryAttempt | None = None
+    envelope: Envelope | None = None
+    server: ServerAddress | None = None
+    credentials: Credentials | None = None
+    report: DeliveryReport | None = None  # set when there is nothing to send
+
+
 def outgoing_deliver(pk: int, *, worker: str | None = None,
                      transport: Transport | None = None) -> DeliveryReport:
     """Run one delivery attempt for message ``pk`` if this call wins the claim.
@@ -92,17 +104,36 @@ def outgoing_deliver(pk: int, *, worker: str | None = None,
     """
     token = uuid.uuid4().hex
     worker = worker or worker_name()
-    if not claim(pk, token=token, worker=worker, now=timezone.now()):
-        return DeliveryReport(pk, claimed=False)
+    # One short transaction: the claim, the recovery of a dead attempt, the recipients
+    # marked ``sending`` and the attempt row (one commit before any network I/O).
+    with transaction.atomic():
+        if not claim(pk, token=token, worker=worker, now=timezone.now()):
+            return DeliveryReport(pk, claimed=False)
+        prepared = _prepare(pk, token, worker)
+    if prepared.report is not None:
+        return prepared.report
+    assert prepared.attempt is not None and prepared.envelope is not None
+    assert prepared.server is not None
+    result = (transport or submit)(
+        prepared.server, prepared.envelope, bytes(prepared.message.raw),
+        credentials=prepared.credentials,
+        before_data=partial(_enter_data, pk, token, prepared.attempt.pk))
+    return _record(prepared.message, prepared.attempt, token, result)
+
+
+def _prepare(pk: int, token: str, worker: str) -> _Prepared:
     message = OutgoingMessage.objects.select_related("user").get(pk=pk)
     now = timezone.now()
-    _recover_interrupted(message, now)
-    pending = list(message.recipients.filter(state__in=states.PENDING).order_by("id"))
+    recipients = list(message.recipients.order_by("id"))
+    if any(r.state == RecipientState.SENDING for r in recipients):
+        _recover_interrupted(message, now)
+        recipients = list(message.recipients.order_by("id"))
+    pending = [r for r in recipients if r.state in states.PENDING]
     if not pending:
-        return _finish(message, token, now)
+        return _Prepared(message, report=_finish(message, token, now))
     if now >= message.created + timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE):
         _fail(message, pending, "gave up: the message is older than the maximum age", now)
-        return _finish(message, token, now)
+        return _Prepared(message, report=_finish(message, token, now))
 
     username = message.user.get_username()
     profile = profile_for_address(username)
@@ -112,22 +143,17 @@ def outgoing_deliver(pk: int, *, worker: str | None = None,
         if password is None:
             _fail(message, pending, "no usable stored credential: sign in again and resend",
                   now)
-            return _finish(message, token, now)
+            return _Prepared(message, report=_finish(message, token, now))
         credentials = Credentials(username, password)
 
-    with transaction.atomic():
-        OutgoingRecipient.objects.filter(
-            pk__in=[r.pk for r in pending], state__in=states.PENDING,
-        ).update(state=RecipientState.SENDING, updated=now)
-        attempt = DeliveryAttempt.objects.create(
-            message=message, number=message.attempts, worker=worker[:200], claim_token=token,
-            server=f"{profile.smtp.host}:{profile.smtp.port}")
+    OutgoingRecipient.objects.filter(pk__in=[r.pk for r in pending]).update(
+        state=RecipientState.SENDING, updated=now)
+    attempt = DeliveryAttempt.objects.create(
+        message=message, number=message.attempts, worker=worker[:200], claim_token=token,
+        server=f"{profile.smtp.host}:{profile.smtp.port}")
     envelope = Envelope(message.envelope_from, tuple(r.address for r in pending),
                         message.envelope_id)
-    result = (transport or submit)(
-        profile.smtp, envelope, bytes(message.raw), credentials=credentials,
-        before_data=partial(_enter_data, pk, token, attempt.pk))
-    return _record(message, attempt, token, result)
+    return _Prepared(message, attempt, envelope, profile.smtp, credentials)
 
 
 def stored_password(message: OutgoingMessage) -> str | None:
@@ -157,8 +183,6 @@ def _enter_data(pk: int, token: str, attempt_pk: int) -> bool:
 def _recover_interrupted(message: OutgoingMessage, now: datetime) -> None:
     """Settle recipients a dead worker left in ``sending`` (see the module docstring, 4)."""
     stuck = message.recipients.filter(state=RecipientState.SENDING)
-    if not stuck.exists():
-        return
     unfinished = message.attempts_log.filter(finished__isnull=True)
     reached_data = unfinished.filter(stage=AttemptStage.DATA).exists()
     with transaction.atomic():
@@ -188,9 +212,10 @@ _RELEASE: dict[str, object] = {"claimed_at": None, "claim_token": "", "claimed_b
 
 
 def _finish(message: OutgoingMessage, token: str, now: datetime) -> DeliveryReport:
-    OutgoingMessage.objects.filter(pk=message.pk, claim_token=token).update(
-        state=MessageState.FINISHED, completed_at=now, updated=now, **_RELEASE)
-    wipe_credential_if_settled(message.pk)
+    with transaction.atomic():
+        OutgoingMessage.objects.filter(pk=message.pk, claim_token=token).update(
+            state=MessageState.FINISHED, completed_at=now, updated=now, **_RELEASE)
+        wipe_credential_if_settled(message.pk)
     return _report(message.pk)
 
 
@@ -252,7 +277,10 @@ def _record(message: OutgoingMessage, attempt: DeliveryAttempt, token: str,
             _record_abandoned(message, attempt, result, attempt_fields, now)
             return _report(message.pk)
         accepted_any = False
-        for rcpt in message.recipients.filter(state=RecipientState.SENDING):
+        recipients = list(message.recipients.order_by("id"))
+        for rcpt in recipients:
+            if rcpt.state != RecipientState.SENDING:
+                continue
             reply = by_address.get(rcpt.address)
             if reply is None:  # not in this envelope: cannot happen, keep it pending
                 rcpt.state = RecipientState.DEFERRED
@@ -265,7 +293,7 @@ def _record(message: OutgoingMessage, attempt: DeliveryAttempt, token: str,
                 accepted_any = accepted_any or reply.outcome is Outcome.ACCEPTED
             rcpt.save(update_fields=["state", "smtp_code", "enhanced_status", "diagnostic",
                                      "remote_mta", "updated"])
-        deferred = list(message.recipients.filter(state=RecipientState.DEFERRED))
+        deferred = [r for r in recipients if r.state == RecipientState.DEFERRED]
         next_at = None
         if deferred:
             next_at = states.next_attempt(
@@ -274,9 +302,14 @@ def _record(message: OutgoingMessage, attempt: DeliveryAttempt, token: str,
             if next_at is None:
                 _fail(message, deferred, f"gave up after {message.attempts} attempt(s); last "
                       f"reply: {deferred[0].diagnostic}"[:2000], now)
+                for rcpt in deferred:
+                    rcpt.state = RecipientState.FAILED
         message_fields: dict[str, object] = {"updated": now, **_RELEASE}
+        copy_possible = bool(message.credential)  # the Sent copy logs in as the user
         if accepted_any:
             message_fields["sent_copy_wanted"] = True
+            if not copy_possible and not message.sent_copy_error:
+                message_fields["sent_copy_error"] = "no stored credential to log in with"
         if next_at is not None:
             message_fields.update(state=MessageState.DEFERRED, next_attempt_at=next_at,
                                   published_at=next_at)
@@ -288,12 +321,13 @@ def _record(message: OutgoingMessage, attempt: DeliveryAttempt, token: str,
         if next_at is not None:
             delay = max((next_at - now).total_seconds(), 1.0)
             transaction.on_commit(partial(publish_deliver, message.pk, countdown=delay))
-        if accepted_any and not message.sent_copy_done:
+        if accepted_any and copy_possible and not message.sent_copy_done:
             transaction.on_commit(partial(publish_sent_copy, message.pk))
-    wipe_credential_if_settled(message.pk)
+        wipe_credential_if_settled(message.pk)
     log.info("outgoing %s attempt %d: %s (%s)", message.message_id, attempt.number,
              _attempt_outcome(result), result.detail[:200] or result.code)
-    return _report(message.pk)
+    return DeliveryReport(message.pk, claimed=True, state=str(message_fields["state"]),
+                          recipients={r.address: str(r.state) for r in recipients})
 
 
 def _record_abandoned(message: OutgoingMessage, attempt: DeliveryAttempt,
