@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import AuditEntry, Identity, User
 from accounts.services import audit, redact
@@ -135,12 +136,13 @@ def check_limits(user: User, built: BuiltMessage) -> None:
     recipients per day): they belong here, so every path into the outbox passes them.
     """
     if len(built.raw) > settings.WEBMAIL_MAX_MESSAGE_BYTES:
-        raise LimitExceeded(
-            f"The message is {len(built.raw) // 1024} KiB; the limit is "
-            f"{settings.WEBMAIL_MAX_MESSAGE_BYTES // 1024} KiB.")
+        raise LimitExceeded(_("The message is %(size)s KiB; the limit is %(limit)s KiB.") % {
+            "size": len(built.raw) // 1024,
+            "limit": settings.WEBMAIL_MAX_MESSAGE_BYTES // 1024})
     maximum = int(getattr(settings, "WEBMAIL_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS))
     if len(built.recipients) > maximum:
-        raise LimitExceeded(f"A message may have at most {maximum} recipients.")
+        raise LimitExceeded(_("A message may have at most %(maximum)s recipients.")
+                            % {"maximum": maximum})
 
 
 def _header_addresses(raw: bytes) -> tuple[dict[str, set[str]], str]:
@@ -196,14 +198,14 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     allowed = {i.email.lower() for i in identities_for(user)}
     if address.lower() not in allowed:
         raise _refuse(user, address, IdentityNotAllowed(
-            f"You may not send as {address}."))
+            _("You may not send as %(address)s.") % {"address": address}))
     headers, subject = _header_addresses(built.raw)
     if "bcc" in headers:
         raise _refuse(user, address, OutgoingRefused(
-            "The message still has a Bcc header; it would reveal the hidden recipients."))
+            _("The message still has a Bcc header; it would reveal the hidden recipients.")))
     if address.lower() not in headers.get("from", set()):
         raise _refuse(user, address, OutgoingRefused(
-            "The From header does not match the chosen identity."))
+            _("The From header does not match the chosen identity.")))
     recipients: list[str] = []
     seen: set[str] = set()
     for rcpt in built.recipients:
@@ -212,7 +214,7 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
             seen.add(rcpt.lower())
             recipients.append(rcpt)
     if not recipients:
-        raise _refuse(user, address, OutgoingRefused("The message has no recipients."))
+        raise _refuse(user, address, OutgoingRefused(_("The message has no recipients.")))
     try:
         check_limits(user, built)
     except LimitExceeded as exc:
@@ -221,7 +223,7 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     if origin is not None:
         folder, uid, kind = origin
         if kind not in (OriginKind.REPLY, OriginKind.FORWARD) or int(uid) <= 0 or not folder:
-            raise OutgoingRefused(f"Bad origin {origin!r}.")
+            raise OutgoingRefused(_("The message this one answers is not valid."))
         origin_folder, origin_uid, origin_kind = folder, int(uid), OriginKind(kind)
 
     now = timezone.now()
@@ -255,7 +257,7 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     except IntegrityError:
         existing = OutgoingMessage.objects.filter(message_id=message_id).values_list(
             "pk", flat=True).first()
-        raise AlreadyQueued("This message was already sent.", existing) from None
+        raise AlreadyQueued(_("This message was already sent."), existing) from None
     log.info("queued %s from %s to %d recipient(s)", message_id, redact(address),
              len(recipients))
     return message
@@ -286,7 +288,8 @@ def outgoing_cancel(*, user: User, pk: int) -> OutgoingMessage:
             pk=pk, state__in=[MessageState.QUEUED, MessageState.DEFERRED],
         ).update(state=MessageState.CANCELLED, completed_at=now, updated=now)
         if not changed:
-            raise OutboxActionRefused("It is being sent or already done; it cannot be cancelled.")
+            raise OutboxActionRefused(
+                _("It is being sent or already done; it cannot be cancelled."))
         message.recipients.filter(
             state__in=[RecipientState.QUEUED, RecipientState.DEFERRED],
         ).update(state=RecipientState.CANCELLED, updated=now)
@@ -311,7 +314,7 @@ def outgoing_retry_now(*, user: User, pk: int) -> OutgoingMessage:
             pk=pk, state__in=[MessageState.QUEUED, MessageState.DEFERRED],
         ).update(next_attempt_at=now, published_at=now, updated=now)
         if not changed:
-            raise OutboxActionRefused("Only queued or deferred messages can be retried.")
+            raise OutboxActionRefused(_("Only queued or deferred messages can be retried."))
         transaction.on_commit(lambda: publish_deliver(pk))
     message.refresh_from_db()
     return message
