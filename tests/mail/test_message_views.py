@@ -92,7 +92,8 @@ def test_body_document_is_sanitized_with_its_own_csp(client_alice: Client,
     body = response.content.decode()
     assert "<script" not in body and "alert(1)" not in body
     assert "tracker.example" not in body
-    assert re.search(rf'src="/mail/INBOX/{uid}/part/[0-9.]+/\?inline=1"', body)
+    # The sandboxed document's requests carry no session cookie: inline images are embedded.
+    assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in body
     remote = client_alice.get(f"/mail/INBOX/{uid}/body/?remote=1")
     assert "img-src 'self' data: https:" in remote["Content-Security-Policy"]
     assert "https://tracker.example/p.gif" in remote.content.decode()
@@ -231,3 +232,25 @@ def test_mallory_never_sees_alices_message(fake_mail: FakeMail, client_alice: Cl
     assert b"alice secret" not in client_mallory.get("/mail/INBOX/").content
     client_mallory.post("/mail/INBOX/", {"action": "delete", "uid": [uid]})
     assert alice_store.folder_status("INBOX").messages == 1
+
+
+def test_inline_images_that_cannot_be_embedded_are_listed(client_alice: Client,
+                                                         alice_store: FakeStore) -> None:
+    msg = EmailMessage()
+    msg["Subject"] = "Scans"
+    msg.set_content("text")
+    msg.add_alternative('<p><img src="cid:tiff@x"><img src="cid:big@x"><img src="cid:ok@x"></p>',
+                        subtype="html")
+    html_part = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(b"II*\x00tiff", maintype="image", subtype="tiff", cid="<tiff@x>",
+                          filename="scan.tiff")
+    html_part.add_related(PNG + b"\x00" * (3 * 1024 * 1024), maintype="image", subtype="png",
+                          cid="<big@x>", filename="huge.png")
+    html_part.add_related(PNG, maintype="image", subtype="png", cid="<ok@x>", filename="ok.png")
+    uid = alice_store.append("INBOX", msg.as_bytes())
+    html = client_alice.get(f"/mail/INBOX/{uid}/").content.decode()
+    listed = html.split("attachments-heading")[-1]
+    assert "scan.tiff" in listed and "huge.png" in listed and "ok.png" not in listed
+    body = client_alice.get(f"/mail/INBOX/{uid}/body/").content.decode()
+    assert body.count("data:image/png;base64,") == 1 and "cid:" not in body

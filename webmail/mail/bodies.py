@@ -10,14 +10,22 @@ sanitized body for one remote-content policy. Both are cached:
 A message's bytes never change under a UID (RFC 3501), so neither can go stale; a new
 sanitizer version or UIDVALIDITY gives new keys. Opening a message costs one fetch and one
 parse; the body document, the attachments and the second policy then come from the cache.
+
+Inline images (``cid:``) are embedded as ``data:`` URIs. The body document lives in a sandboxed
+iframe without ``allow-same-origin``, so its own requests come from an opaque origin and the
+browser does not send the SameSite=Lax session cookie with them: an ``<img>`` pointing at our
+part URL would get the sign-in redirect. PNG, GIF, JPEG and WebP up to ``MAX_INLINE_IMAGE``
+bytes (``MAX_INLINE_TOTAL`` per message) are embedded; other inline parts are listed with the
+attachments instead.
 """
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import hashlib
-from collections.abc import Callable
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,13 +33,17 @@ from django.core.cache import cache
 
 from webmail.imap.gateway import MailStore
 from webmail.mime.addresses import Address
-from webmail.mime.parse import ParsedMessage, parse_message
+from webmail.mime.parse import MimeError, ParsedMessage, parse_message, part_bytes
 from webmail.mime.render import text_to_html
 from webmail.mime.tree import find_part
 from webmail.sanitize import POLICY_VERSION, RemotePolicy, sanitize_html
 
-DIGEST_VERSION = 1
+DIGEST_VERSION = 2
 CACHE_TIMEOUT = 24 * 3600
+MAX_INLINE_IMAGE = 2 * 1024 * 1024
+MAX_INLINE_TOTAL = 6 * 1024 * 1024
+EMBEDDABLE_IMAGES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
+_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class PartInfo:
     size: int  # decoded bytes (approximately, for display)
     encoding: str  # Content-Transfer-Encoding, lower case
     content_id: str = ""
-    is_inline: bool = False  # a resource of the HTML body (shown in it, not listed)
+    is_inline: bool = False  # embedded in the HTML body (shown there, not listed)
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class MessageDigest:
     date: datetime | None
     message_id: str
     parts: tuple[PartInfo, ...]
-    inline_cids: tuple[tuple[str, str], ...]  # (Content-ID, section)
+    inline_cids: tuple[tuple[str, str], ...]  # (Content-ID, section) embedded in the body
     warnings: tuple[str, ...]
     is_dsn: bool = False
 
@@ -77,20 +89,16 @@ class RenderedBody:
     has_remote: bool
 
 
-CidUrl = Callable[[str], str]
-
-
 def _key(kind: str, *parts: object) -> str:
     text = "\x00".join(str(p) for p in parts)
     return f"mail:{kind}:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
-                    policy: RemotePolicy, cid_url: CidUrl) -> tuple[MessageDigest, RenderedBody]:
+                    policy: RemotePolicy) -> tuple[MessageDigest, RenderedBody]:
     """The digest and the rendered body of one message, from the cache or the server.
 
-    ``cid_url(section)`` gives the URL an inline image of the body is served from. Raises
-    ``ImapNotFound`` when the message does not exist, and what the store raises.
+    Raises ``ImapNotFound`` when the message does not exist, and what the store raises.
     """
     uidvalidity = store.select(folder).uidvalidity
     base = (user_key, folder, uidvalidity, uid)
@@ -102,8 +110,9 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
         return digest, body
     raw = store.fetch_message(folder, uid)
     parsed = parse_message(raw)
-    digest = _digest(parsed, raw)
-    body = _render(parsed, policy, digest, cid_url)
+    embedded = _embeddable(raw, parsed)
+    digest = _digest(parsed, raw, embedded)
+    body = _render(parsed, policy, embedded)
     cache.set_many({digest_key: digest, body_key: body}, CACHE_TIMEOUT)
     return digest, body
 
@@ -137,7 +146,34 @@ def _encodings(raw: bytes, sections: list[str]) -> dict[str, str]:
     return result
 
 
-def _digest(parsed: ParsedMessage, raw: bytes) -> MessageDigest:
+def _embeddable(raw: bytes, parsed: ParsedMessage) -> dict[str, tuple[str, str, bytes]]:
+    """Inline images of the HTML body that will be embedded: cid -> (section, type, bytes)."""
+    if parsed.html is None:
+        return {}
+    inline = {a.part_id for a in parsed.attachments if a.is_inline}
+    found: dict[str, tuple[str, str, bytes]] = {}
+    total = 0
+    for cid, section in parsed.inline_parts.items():
+        if section not in inline:
+            continue
+        try:
+            data, ctype, _name = part_bytes(raw, section)
+        except MimeError:
+            continue
+        ctype = _TYPE_ALIASES.get(ctype.lower(), ctype.lower())
+        if (ctype not in EMBEDDABLE_IMAGES or len(data) > MAX_INLINE_IMAGE
+                or total + len(data) > MAX_INLINE_TOTAL):
+            continue
+        total += len(data)
+        found[cid] = (section, ctype, data)
+    return found
+
+
+def _digest(parsed: ParsedMessage, raw: bytes,
+            embedded: dict[str, tuple[str, str, bytes]] | None = None) -> MessageDigest:
+    if embedded is None:
+        embedded = _embeddable(raw, parsed)
+    shown = {section for section, _type, _data in embedded.values()}
     sections = [a.part_id for a in parsed.attachments]
     encodings = _encodings(raw, sections)
     parts = tuple(
@@ -148,7 +184,7 @@ def _digest(parsed: ParsedMessage, raw: bytes) -> MessageDigest:
             size=a.size,
             encoding=encodings.get(a.part_id, "7bit"),
             content_id=a.content_id,
-            is_inline=a.is_inline,
+            is_inline=a.part_id in shown,
         )
         for a in parsed.attachments
     )
@@ -161,18 +197,27 @@ def _digest(parsed: ParsedMessage, raw: bytes) -> MessageDigest:
         date=parsed.date,
         message_id=parsed.message_id,
         parts=parts,
-        inline_cids=tuple(parsed.inline_parts.items()),
+        inline_cids=tuple((cid, e[0]) for cid, e in embedded.items()),
         warnings=parsed.warnings,
         is_dsn=parsed.is_dsn,
     )
 
 
-def _render(parsed: ParsedMessage, policy: RemotePolicy, digest: MessageDigest,
-            cid_url: CidUrl) -> RenderedBody:
+def _render(parsed: ParsedMessage, policy: RemotePolicy,
+            embedded: dict[str, tuple[str, str, bytes]]) -> RenderedBody:
     if parsed.html is not None:
-        cid_map = {cid: cid_url(section) for cid, section in digest.inline_cids}
-        result = sanitize_html(parsed.html, policy=policy, cid_map=cid_map)
-        return RenderedBody(result.html, result.remote_blocked, result.has_remote)
+        # The sanitizer only accepts same-origin paths for cid: references; each gets a
+        # placeholder path no mail can guess, swapped for its data: URI (a string we build
+        # from base64 text alone) after sanitizing.
+        token = secrets.token_hex(12)
+        placeholders = {cid: f"/_inline/{token}/{n}" for n, cid in enumerate(embedded)}
+        result = sanitize_html(parsed.html, policy=policy, cid_map=placeholders)
+        html = result.html
+        for cid, placeholder in placeholders.items():
+            _section, ctype, data = embedded[cid]
+            uri = f"data:{ctype};base64,{base64.b64encode(data).decode('ascii')}"
+            html = html.replace(placeholder, uri)
+        return RenderedBody(html, result.remote_blocked, result.has_remote)
     if parsed.text is not None:
         return RenderedBody(text_to_html(parsed.text), 0, False)
     return RenderedBody("", 0, False)

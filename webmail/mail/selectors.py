@@ -25,7 +25,7 @@ from webmail.imap.types import (
     SortKey,
     SpecialUse,
 )
-from webmail.mail.bodies import CidUrl, MessageDigest, RenderedBody, message_content
+from webmail.mail.bodies import MessageDigest, RenderedBody, message_content
 from webmail.mail.index import FolderIndex, IndexKey, load_index
 from webmail.sanitize import RemotePolicy
 
@@ -286,7 +286,7 @@ def message_summary(store: MailStore, folder: str, uid: int) -> MessageSummary:
 
 
 def message_page(store: MailStore, *, user_key: str, folder: str, uid: int, params: ListParams,
-                 remote: bool, max_bytes: int, cid_url: CidUrl) -> MessagePage:
+                 remote: bool, max_bytes: int) -> MessagePage:
     """What the message view shows. The message is read with BODY.PEEK and then marked
     \\Seen explicitly (opening it is reading it). Raises ``ImapNotFound``."""
     summary = message_summary(store, folder, uid)
@@ -295,7 +295,7 @@ def message_page(store: MailStore, *, user_key: str, folder: str, uid: int, para
     if summary.size <= max_bytes:
         policy = RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK
         digest, body = message_content(store, user_key=user_key, folder=folder, uid=uid,
-                                       policy=policy, cid_url=cid_url)
+                                       policy=policy)
     if not summary.seen:
         store.set_flags(folder, [uid], ["\\Seen"], add=True)
         summary = replace(summary, flags=summary.flags | {"\\Seen"})

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from webmail.mail.views.common import folder_url as _folder_url
 from webmail.mail.views.common import message_url as _message_url
@@ -75,3 +77,12 @@ def aria_sort(params: Any, *keys: str) -> str:
     if params.sort.value not in keys:
         return "none"
     return "descending" if params.reverse else "ascending"
+
+
+@register.filter
+def mail_size(value: int | None) -> str:
+    """A compact size for a narrow column: "980 B", then Django's "15.5 KB", "2.1 MB"."""
+    size = int(value or 0)
+    if size < 1024:
+        return _("%(size)d B") % {"size": size}
+    return str(filesizeformat(size))

@@ -9,7 +9,7 @@ the owner asked for them (``?remote=1``, which only changes what is displayed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -72,10 +72,6 @@ def body_csp(remote: bool) -> str:
     ])
 
 
-def _cid_url(folder: str, uid: int) -> Callable[[str], str]:
-    return lambda section: part_url(folder, uid, section) + "?inline=1"
-
-
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -107,8 +103,7 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         remote = request.GET.get("remote") == "1"
         page = message_page(store, user_key=user_key(request), folder=folder, uid=number,
                             params=params, remote=remote,
-                            max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
-                            cid_url=_cid_url(folder, number))
+                            max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES)
     size = page_size(request)
     list_page = (page.position - 1) // size + 1 if page.position else 1
     here = message_url(folder, number)
@@ -158,8 +153,7 @@ def body_document(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         else:
             _digest, body = message_content(
                 store, user_key=user_key(request), folder=folder, uid=number,
-                policy=RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK,
-                cid_url=_cid_url(folder, number))
+                policy=RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK)
             html = body.html
     response = render(request, "mail/body.html", {
         # The sanitizer's output (or text_to_html's escaped text): the one place where mail
