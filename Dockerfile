@@ -20,11 +20,13 @@ RUN python -m venv /opt/venv
 WORKDIR /app
 # The dependencies come from pyproject.toml (`pip install .`); the app itself then runs from
 # /app, where templates/, static/ and locale/ sit beside the packages, so the installed copy
-# of the packages is removed again.
+# of the packages is removed again, and so are pip and setuptools (not needed to run).
 COPY pyproject.toml ./
 COPY webmail ./webmail
 COPY accounts ./accounts
-RUN pip install . && pip uninstall -y webmail
+RUN pip install . \
+    && pip uninstall -y webmail \
+    && pip uninstall -y pip setuptools
 COPY . .
 # A throw-away key and database: collectstatic and compilemessages read the settings, which
 # refuse to load without a SECRET_KEY when DEBUG is off. Nothing of them ends up in the image.
