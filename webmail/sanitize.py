@@ -38,6 +38,9 @@ from webmail.sanitize_css import (
 
 #: Part of the cache key of sanitized bodies: change it whenever the output may change.
 POLICY_VERSION = "sanitize-1"
+#: HTML beyond this many characters is not shown: a browser-grade parse in pure Python costs
+#: about 4 s per MB, and a message that long is a document, not a mail to read in the frame.
+MAX_HTML_CHARS = 2_000_000
 logger = logging.getLogger(__name__)
 
 _TAG_ATTRS: Mapping[str, frozenset[str]] = {
@@ -94,6 +97,7 @@ class SanitizedHtml:
     html: str
     remote_blocked: int
     has_remote: bool
+    truncated: bool = False  # the input was longer than MAX_HTML_CHARS; only its start is here
 
 
 def sanitize_html(
@@ -108,9 +112,19 @@ def sanitize_html(
     """
     if not isinstance(html, str):
         raise TypeError("html must be str")
-    first = _Pass(policy, cid_map)
-    out = _settle(first.run(html), lambda: _Pass(policy, cid_map))
-    return SanitizedHtml(out, first.blocked, bool(first.blocked or first.shown))
+    html, truncated = _truncate(html)
+    memo: _Memo = {}
+    first = _Pass(policy, cid_map, memo)
+    out = _settle(first.run(html), lambda: _Pass(policy, cid_map, memo))
+    return SanitizedHtml(out, first.blocked, bool(first.blocked or first.shown), truncated)
+
+
+def _truncate(html: str) -> tuple[str, bool]:
+    """The first ``MAX_HTML_CHARS`` of ``html``, cut before a tag that would be cut in two."""
+    if len(html) <= MAX_HTML_CHARS:
+        return html, False
+    cut = html.rfind("<", MAX_HTML_CHARS // 2, MAX_HTML_CHARS)
+    return html[:cut if cut > 0 else MAX_HTML_CHARS], True
 
 
 def sanitize_compose_html(html: str) -> str:
@@ -118,15 +132,19 @@ def sanitize_compose_html(html: str) -> str:
     images at all (``cid:`` and ``data:image`` stay). Raises TypeError for a non-str."""
     if not isinstance(html, str):
         raise TypeError("html must be str")
-    return _settle(_Pass(None, _NO_CIDS).run(html), lambda: _Pass(None, _NO_CIDS))
+    memo: _Memo = {}
+    return _settle(_Pass(None, _NO_CIDS, memo).run(html), lambda: _Pass(None, _NO_CIDS, memo))
 
 
 def _settle(out: str, new_pass: Callable[[], _Pass]) -> str:
     """Repeat the pass until it changes nothing, then verify; fall back to escaped text."""
     for _ in range(3):
-        again = new_pass().run(out)
+        root = _parse(out)  # one parse serves both the repeated pass and the check
+        again = new_pass().run(out, root)
         if again == out:
-            if new_pass().verify(out):
+            checker = new_pass()
+            checker.tree = (out, root)
+            if checker.verify(out):
                 return out
             break
         out = again
@@ -142,17 +160,30 @@ def _parse(html: str) -> ET.Element:
     return cast(ET.Element, parser.parse(html))
 
 
-class _Pass:
-    """One sanitizing pass; also the URL policy of the CSS filter and bleach's CSS hook."""
+#: Declaration list -> (filtered result, remote references blocked, remote images shown).
+_Memo = dict[str, tuple[str, int, int]]
 
-    def __init__(self, policy: RemotePolicy | None, cid_map: Mapping[str, str]) -> None:
+
+class _Pass:
+    """One sanitizing pass; also the URL policy of the CSS filter and bleach's CSS hook.
+
+    ``memo`` is shared by the passes of one sanitizer call (same policy, same cid map): a
+    newsletter repeats a few dozen ``style`` values thousands of times, and the filter is a
+    pure function of the text and the policy, so each distinct value is filtered once and the
+    remote-reference counts it caused are replayed on every reuse.
+    """
+
+    def __init__(self, policy: RemotePolicy | None, cid_map: Mapping[str, str],
+                 memo: _Memo | None = None) -> None:
         self.policy = policy  # None: composed HTML
+        self.memo: _Memo = {} if memo is None else memo
         self.cid_map = {
             k.strip().strip("<>"): v for k, v in cid_map.items()
             if re.fullmatch(r"/(?![/\\])[^\s\\\"'<>]*", v)
         }
         self.trusted = frozenset(self.cid_map.values())
         self.blocked = self.shown = 0
+        self.tree: tuple[str, ET.Element] | None = None  # (text, its parse) for ``verify``
 
     # -- URL policy ---------------------------------------------------------------------------
     def rewrite(self, url: str) -> str | None:
@@ -207,7 +238,7 @@ class _Pass:
     def attribute(self, tag: str, name: str, raw: str) -> str | None:
         """The value to keep for an allowed attribute, or None to drop it."""
         if name == "style":
-            return sanitize_declarations(raw, self) or None
+            return self.declarations(raw) or None
         if name == "href":
             return self.link(raw)
         if name in ("src", "background"):
@@ -243,12 +274,25 @@ class _Pass:
         if name not in _GLOBAL_ATTRS and name not in _TAG_ATTRS.get(tag, ()):
             return False
         if name == "style":
-            return sanitize_declarations(value, self) == value
+            return self.declarations(value) == value
         return self.attribute(tag, name, value) == value
 
     def sanitize_css(self, style: str) -> str:
         """bleach's CSS hook."""
-        return sanitize_declarations(htmllib.unescape(style), self)
+        return self.declarations(htmllib.unescape(style))
+
+    def declarations(self, text: str) -> str:
+        """``sanitize_declarations`` of ``text`` under this policy, memoised (see the class)."""
+        hit = self.memo.get(text)
+        if hit is None:
+            blocked, shown = self.blocked, self.shown
+            result = sanitize_declarations(text, self)
+            hit = (result, self.blocked - blocked, self.shown - shown)
+            self.memo[text] = hit
+        else:
+            self.blocked += hit[1]
+            self.shown += hit[2]
+        return hit[0]
 
     # -- tree ---------------------------------------------------------------------------------
     def discard_tree(self, element: ET.Element) -> None:
@@ -313,14 +357,15 @@ class _Pass:
         if background := body.get("background"):
             parts.append(f"background-image:url({css_string(background)})")
         parts.append(body.get("style", ""))
-        return sanitize_declarations(";".join(parts), self)
+        return self.declarations(";".join(parts))
 
-    def run(self, html: str) -> str:
-        root = _parse(html)
+    def run(self, html: str, root: ET.Element | None = None) -> str:
+        """One pass over ``html`` (``root``: its parse tree, when the caller has it)."""
+        root = _parse(html) if root is None else root
         sheet, body = self.emit(root)
         if wrapper := self.body_style(root):
             body = f"<div style={_quote(wrapper)}>{body}</div>"
-        checker = _Pass(self.policy, self.cid_map)
+        checker = _Pass(self.policy, self.cid_map, self.memo)
         cleaner = bleach.Cleaner(
             tags=ALLOWED_TAGS, attributes=checker.allowed, strip=True, strip_comments=True,
             protocols={"http", "https", "mailto", "tel", "data", "cid"}, css_sanitizer=checker,
@@ -329,8 +374,9 @@ class _Pass:
         return (f"<style>{sheet}</style>" if sheet else "") + cleaned
 
     def verify(self, out: str) -> bool:
-        """Re-parse ``out`` and check every element, attribute and style against the policy."""
-        root = _parse(out)
+        """Re-parse ``out`` and check every element, attribute and style against the policy
+        (the parse ``self.tree`` holds is used when it is of this very text)."""
+        root = self.tree[1] if self.tree is not None and self.tree[0] is out else _parse(out)
         head, body = root.find("head"), root.find("body")
         if head is None or body is None or body.attrib:
             return False

@@ -1,0 +1,73 @@
+"""The sanitizer's performance mechanisms: style values filtered once per call, a size cap.
+
+Functional checks (counts, flags), not timings.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from webmail import sanitize
+from webmail.sanitize import MAX_HTML_CHARS, RemotePolicy, sanitize_html
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    real = sanitize.sanitize_declarations
+
+    def spy(text: str, policy: object) -> str:
+        seen.append(text)
+        return real(text, policy)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sanitize, "sanitize_declarations", spy)
+    return seen
+
+
+def test_repeated_style_values_are_filtered_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting(monkeypatch)
+    cell = '<td style="color:#333;padding:4px;position:fixed">x</td>'
+    html = "<table><tr>" + cell * 400 + "</tr></table>"
+    result = sanitize_html(html)
+    assert result.html.count('style="color:#333;padding:4px"') == 400
+    assert "position" not in result.html
+    # Each distinct text once, whatever the number of elements and passes that carry it.
+    assert len(calls) == len(set(calls))
+    assert len(calls) < 10
+
+
+def test_memoised_styles_still_count_every_blocked_remote_image() -> None:
+    block = '<div style="background:url(https://t.example/x.png)">a</div>'
+    result = sanitize_html(block * 50, policy=RemotePolicy.BLOCK)
+    assert result.remote_blocked == 50
+    assert result.has_remote
+    assert "t.example" not in result.html
+    shown = sanitize_html(block * 50, policy=RemotePolicy.ALLOW)
+    assert shown.html.count("https://t.example/x.png") == 50
+    assert shown.remote_blocked == 0
+
+
+def test_memo_is_not_shared_between_calls_with_different_policies() -> None:
+    html = '<p style="background-image:url(https://t.example/a.png)">x</p>'
+    assert "t.example" in sanitize_html(html, policy=RemotePolicy.ALLOW).html
+    assert "t.example" not in sanitize_html(html, policy=RemotePolicy.BLOCK).html
+    assert "t.example" in sanitize_html(html, policy=RemotePolicy.ALLOW).html
+
+
+def test_html_over_the_cap_is_truncated_and_still_sanitized() -> None:
+    unit = "<p>filler text of a long document</p>"
+    html = unit * (MAX_HTML_CHARS // len(unit) + 10) + "<script>alert(1)</script><p>END</p>"
+    result = sanitize_html(html)
+    assert result.truncated
+    assert "END" not in result.html
+    assert "<script" not in result.html
+    assert result.html.count("<p>") <= MAX_HTML_CHARS // len(unit) + 1
+    assert not sanitize_html(unit * 10).truncated
+
+
+def test_truncation_does_not_cut_a_tag_in_two() -> None:
+    head = "x" * (MAX_HTML_CHARS - 10)
+    html = head + '<a href="https://example.org/a-long-path">link</a>'
+    result = sanitize_html(html)
+    assert result.truncated
+    assert "<a" not in result.html
+    assert result.html.endswith("x")
