@@ -75,8 +75,12 @@ def test_app_services_share_one_image_and_wait_for_healthy_backing_services(
     for name in ("worker", "beat"):
         assert svc[name]["depends_on"]["web"]["condition"] == "service_healthy"
     assert svc["postgres"]["volumes"] and svc["redis"]["volumes"]
-    # Uploads of compose sessions in progress must be visible to every web container.
-    assert any(v.endswith(":/var/lib/webmail") for v in svc["web"]["volumes"])
+    # Uploads of compose sessions in progress are written by web and cleaned up by a worker
+    # task: all of them share one WEBMAIL_VAR_DIR.
+    shared = {name: [v for v in svc[name]["volumes"] if v.endswith(":/var/lib/webmail")]
+              for name in APP_SERVICES}
+    assert all(len(v) == 1 for v in shared.values()), shared
+    assert len({v[0] for v in shared.values()}) == 1, shared
 
 
 def test_every_variable_the_deployment_sets_is_read_by_the_settings(
