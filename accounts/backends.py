@@ -51,6 +51,14 @@ class ImapBackend(BaseBackend):
             user.save(update_fields=["password"])
         return user
 
+    # In this webmail "staff" means administrator: the admin panel is one role, so an active
+    # staff member has every admin permission (ModelAdmins still make some things read-only).
+    def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
+        return bool(user_obj.is_active and user_obj.is_staff)
+
+    def has_module_perms(self, user_obj: Any, app_label: str) -> bool:
+        return bool(user_obj.is_active and user_obj.is_staff)
+
     def get_user(self, user_id: int) -> User | None:
         user = User.objects.filter(pk=user_id).first()
         return user if user is not None and user.is_active else None

@@ -44,8 +44,7 @@ def profile_for_address(address: str) -> MailProfile:
     p = domain.profile
     return MailProfile(
         imap=p.imap_address(),
-        smtp=ServerAddress(p.smtp_host, p.smtp_port, Security(p.smtp_security), p.timeout,
-                           settings.WEBMAIL_TLS_VERIFY),
+        smtp=p.smtp_address(),
         smtp_auth=p.smtp_auth,
         domain=domain,
     )

@@ -1,8 +1,15 @@
-"""Sign-in and sign-out as services (the view only parses and renders)."""
+"""Sign-in and sign-out as services (the view only parses and renders).
+
+With two-factor sign-in on, the password proof (IMAP LOGIN) comes first and leaves the
+session *not* signed in: only a pending record (the user id, the password encrypted, a time
+stamp and the count of wrong codes). ``login()`` and ``remember_password()`` happen once the
+code is verified.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.contrib.auth import authenticate, login, logout
@@ -10,16 +17,25 @@ from django.http import HttpRequest
 
 from accounts import throttle
 from accounts.models import AuditEntry, User
+from accounts.sessions import session_forget, session_record
+from webmail import crypto
 from webmail.imap.errors import ImapUnavailable
 from webmail.mailconn import pool, remember_password
 
 log = logging.getLogger(__name__)
 
+PENDING_KEY = "pending_sign_in"
+PENDING_PURPOSE = "session-pending-sign-in"
+PENDING_SECONDS = 300
+MAX_CODE_TRIES = 5
+
 
 @dataclass(frozen=True)
 class SignInResult:
     user: User | None
-    error: str = ""  # "throttled", "invalid", "unavailable"
+    # "throttled", "invalid", "unavailable"; for the second step also "expired"
+    error: str = ""
+    needs_code: bool = False  # the password was right; now the second factor
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -38,8 +54,25 @@ def audit(kind: str, *, actor: User | None = None, subject: str = "", ip: str | 
                               detail=detail)
 
 
-def user_sign_in(request: HttpRequest, *, address: str, password: str) -> SignInResult:
+def _complete_sign_in(request: HttpRequest, user: User, password: str, *, detail: str = ""
+                      ) -> SignInResult:
     ip = client_ip(request)
+    throttle.record_success(user.get_username())
+    login(request, user)  # rotates the session key
+    remember_password(request, password)
+    session_record(user=user, session_key=request.session.session_key or "", ip=ip)
+    audit(AuditEntry.Kind.SIGN_IN, actor=user, subject=user.get_username(), ip=ip,
+          detail=detail)
+    return SignInResult(user)
+
+
+def user_sign_in(request: HttpRequest, *, address: str, password: str) -> SignInResult:
+    """First step: the password, proved by IMAP LOGIN. Signs in at once, or (two-factor on)
+    leaves a pending sign-in in the session and returns ``needs_code``."""
+    from accounts.twofactor import two_factor_enabled
+
+    ip = client_ip(request)
+    request.session.pop(PENDING_KEY, None)
     if throttle.is_throttled(address, ip):
         audit(AuditEntry.Kind.SIGN_IN_FAILED, subject=address, ip=ip, detail="throttled")
         return SignInResult(None, "throttled")
@@ -53,11 +86,74 @@ def user_sign_in(request: HttpRequest, *, address: str, password: str) -> SignIn
         audit(AuditEntry.Kind.SIGN_IN_FAILED, subject=address, ip=ip, detail="invalid")
         log.info("sign-in failed for %s", redact(address))
         return SignInResult(None, "invalid")
-    throttle.record_success(address)
-    login(request, user)  # rotates the session key
-    remember_password(request, password)
-    audit(AuditEntry.Kind.SIGN_IN, actor=user, subject=address, ip=ip)
-    return SignInResult(user)
+    if two_factor_enabled(user):
+        request.session.cycle_key()  # a fresh key for the half-way state too
+        request.session[PENDING_KEY] = {
+            "uid": user.pk,
+            "password": crypto.encrypt(password, purpose=PENDING_PURPOSE),
+            "at": time.time(),
+            "tries": 0,
+        }
+        return SignInResult(None, needs_code=True)
+    return _complete_sign_in(request, user, password)
+
+
+def pending_sign_in_user(request: HttpRequest) -> User | None:
+    """The user whose password was proved in this session and who still owes the code."""
+    pending = request.session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or time.time() - float(pending.get("at", 0)) > (
+            PENDING_SECONDS):
+        return None
+    uid = pending.get("uid")
+    if not isinstance(uid, int):
+        return None
+    return User.objects.filter(pk=uid, is_active=True).first()
+
+
+def user_sign_in_second_factor(request: HttpRequest, *, code: str) -> SignInResult:
+    """Second step: the code from the authenticator app or a recovery code.
+
+    Errors: "expired" (no pending sign-in, or older than five minutes: start again),
+    "invalid" (wrong code; the device also slows down), "throttled" (too many wrong codes:
+    the pending sign-in is dropped and the address counts a failed sign-in).
+    """
+    from accounts.twofactor import second_factor_verify
+
+    ip = client_ip(request)
+    user = pending_sign_in_user(request)
+    pending = request.session.get(PENDING_KEY)
+    if user is None or not isinstance(pending, dict):
+        request.session.pop(PENDING_KEY, None)
+        return SignInResult(None, "expired")
+    address = user.get_username()
+    if throttle.is_throttled(address, ip):
+        request.session.pop(PENDING_KEY, None)
+        return SignInResult(None, "throttled")
+    verified = second_factor_verify(user=user, code=code)
+    if verified is None:
+        tries = int(pending.get("tries", 0)) + 1
+        throttle.record_failure(address, ip)
+        audit(AuditEntry.Kind.SIGN_IN_FAILED, subject=address, ip=ip,
+              detail="wrong second-factor code")
+        if tries >= MAX_CODE_TRIES:
+            request.session.pop(PENDING_KEY, None)
+            return SignInResult(None, "throttled")
+        request.session[PENDING_KEY] = {**pending, "tries": tries}
+        return SignInResult(None, "invalid")
+    try:
+        password = crypto.decrypt(str(pending.get("password", "")), purpose=PENDING_PURPOSE)
+    except crypto.CredentialError:
+        request.session.pop(PENDING_KEY, None)
+        return SignInResult(None, "expired")
+    request.session.pop(PENDING_KEY, None)
+    detail = "second factor: authenticator app"
+    if verified.kind == "recovery":
+        detail = f"second factor: recovery code ({verified.recovery_codes_left} left)"
+    result = _complete_sign_in(request, user, password, detail=detail)
+    import django_otp
+
+    django_otp.login(request, verified.device)
+    return result
 
 
 def user_sign_out(request: HttpRequest) -> None:
@@ -66,4 +162,6 @@ def user_sign_out(request: HttpRequest) -> None:
         pool().close_user(user.get_username())
         audit(AuditEntry.Kind.SIGN_OUT, actor=user, subject=user.get_username(),
               ip=client_ip(request))
+    if request.session.session_key:
+        session_forget(session_key=request.session.session_key)
     logout(request)  # flushes the session and its encrypted credential

@@ -40,13 +40,18 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with the webmail's site (sign-in through /login/, the delivery console).
+    "accounts.admin_site.WebmailAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Two-factor sign-in: TOTP devices and (hashed) recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "webmail.mail",
     "webmail.compose",
@@ -64,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserPreferencesMiddleware",
+    "accounts.middleware.TwoFactorEnrolmentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -203,6 +210,7 @@ WEBMAIL_IMAP_POOL_PER_USER = env_int("WEBMAIL_IMAP_POOL_PER_USER", 2, minimum=1,
 WEBMAIL_IMAP_POOL_IDLE = env_int("WEBMAIL_IMAP_POOL_IDLE", 240, minimum=5)
 
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50, minimum=10, maximum=500)
+WEBMAIL_COMPOSE_AUTOSAVE_SECONDS = env_int("WEBMAIL_COMPOSE_AUTOSAVE_SECONDS", 20, minimum=5)
 WEBMAIL_MAX_MESSAGE_BYTES = env_int("WEBMAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
 # Sign-in throttling: failures allowed per window, per address and per client IP.
 WEBMAIL_LOGIN_MAX_FAILURES = env_int("WEBMAIL_LOGIN_MAX_FAILURES", 5, minimum=1)
@@ -243,6 +251,9 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "webmail")
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "webmail.outbox.tasks.outbox_sweep_task", "schedule": 30.0},
+    "compose-uploads-cleanup": {
+        "task": "webmail.compose.tasks.compose_uploads_cleanup_task", "schedule": 3600.0,
+    },
 }
 
 # JSON lines (one object per line, with the request id) in production; plain text with DEBUG.
