@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts import admin_delivery  # noqa: F401  (registers the delivery console)
 from accounts.admin_audit import AuditedAdmin
 from accounts.models import AuditEntry, Domain, Identity, ServerProfile, User, UserSession
 from accounts.probe import ProfileCheck, profile_check
