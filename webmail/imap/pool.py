@@ -4,9 +4,11 @@ A new IMAP session costs LOGIN, SELECT and, on large folders, the server re-read
 list (hundreds of ms on 100,000 messages), so a signed-in user's connection is kept and reused:
 - at most ``per_user`` connections per (user, server), so the server's limit is never hit;
   a request that finds all in use waits up to ``wait`` seconds, then gets ``ImapUnavailable``;
-- an idle connection older than ``idle_timeout`` is logged out; one idle longer than
+- an idle connection older than ``idle_timeout`` is logged out (every user's, swept at most
+  every ``sweep_every`` seconds by whichever request comes); one idle longer than
   ``check_after`` gets a NOOP before use, and a broken one is replaced by a fresh login;
-- thread-safe (one lock, I/O outside it); ``close_user`` ends them at sign-out.
+- thread-safe (one lock, I/O outside it); ``close_user`` ends them at sign-out, including
+  those in use at that moment (they are logged out when returned instead of kept).
 """
 
 from __future__ import annotations
@@ -30,18 +32,22 @@ PoolKey = tuple[str, str, int, str]
 class _Slot:
     idle: list[tuple[ImapStore, float]] = field(default_factory=list)
     in_use: int = 0
+    generation: int = 0  # raised by close_user: stores of an older one are not kept
 
 
 class ConnectionPool:
     def __init__(self, *, per_user: int = 2, idle_timeout: float = 240.0,
-                 check_after: float = 15.0, wait: float = 20.0,
+                 check_after: float = 15.0, wait: float = 20.0, sweep_every: float = 5.0,
                  connector: Connector = ImapStore.connect) -> None:
         self.per_user = per_user
         self.idle_timeout = idle_timeout
         self.check_after = check_after
         self.wait = wait
+        self.sweep_every = sweep_every
         self._connect = connector
         self._slots: dict[PoolKey, _Slot] = {}
+        self._born: dict[int, int] = {}  # id(store in use) -> its slot's generation
+        self._last_sweep = time.monotonic()
         self._cond = threading.Condition()
 
     @staticmethod
@@ -56,7 +62,9 @@ class ConnectionPool:
     def connection(self, server: ServerAddress, credentials: Credentials) -> Iterator[ImapStore]:
         """A logged-in store for this user; raises what ``ImapStore.connect`` raises."""
         key = self._key(server, credentials)
-        store = self._acquire(key, server, credentials)
+        store, generation = self._acquire(key, server, credentials)
+        with self._cond:
+            self._born[id(store)] = generation
         try:
             yield store
         except ImapUnavailable:
@@ -66,13 +74,15 @@ class ConnectionPool:
             self._release(key, store)
 
     def _acquire(self, key: PoolKey, server: ServerAddress,
-                 credentials: Credentials) -> ImapStore:
+                 credentials: Credentials) -> tuple[ImapStore, int]:
         deadline = time.monotonic() + self.wait
         while True:
             candidate: tuple[ImapStore, float] | None = None
             with self._cond:
+                self._sweep()
                 slot = self._slots.setdefault(key, _Slot())
                 self._reap(slot)
+                generation = slot.generation
                 if slot.idle:
                     candidate = slot.idle.pop()
                     slot.in_use += 1
@@ -92,9 +102,9 @@ class ConnectionPool:
                             store.noop()
                         except ImapError:
                             store.logout()
-                            return self._connect(server, credentials)
-                    return store
-                return self._connect(server, credentials)
+                            return self._connect(server, credentials), generation
+                    return store, generation
+                return self._connect(server, credentials), generation
             except BaseException:
                 with self._cond:
                     slot.in_use -= 1
@@ -105,11 +115,24 @@ class ConnectionPool:
         with self._cond:
             slot = self._slots.setdefault(key, _Slot())
             slot.in_use -= 1
-            if not store.broken:
+            keep = not store.broken and self._born.pop(id(store), -1) == slot.generation
+            if keep:
                 slot.idle.append((store, time.monotonic()))
             self._cond.notify()
-        if store.broken:
+        if not keep:
             store.logout()
+
+    def _sweep(self) -> None:
+        """Reap idle connections of every user now and then (called with the lock held), so a
+        user who never comes back does not keep a server session open."""
+        now = time.monotonic()
+        if now - self._last_sweep < self.sweep_every:
+            return
+        self._last_sweep = now
+        for key, slot in list(self._slots.items()):
+            self._reap(slot)
+            if not slot.idle and slot.in_use == 0:
+                del self._slots[key]
 
     def _reap(self, slot: _Slot) -> None:
         now = time.monotonic()
@@ -122,13 +145,15 @@ class ConnectionPool:
         slot.idle = keep
 
     def close_user(self, username: str) -> None:
-        """Log out every idle connection of this user (sign-out)."""
+        """Log out every connection of this user (sign-out): idle ones now, those in use when
+        they are returned."""
         closing: list[ImapStore] = []
         with self._cond:
             for key, slot in list(self._slots.items()):
                 if key[0] == username.lower():
                     closing.extend(store for store, _ in slot.idle)
                     slot.idle = []
+                    slot.generation += 1
                     if slot.in_use == 0:
                         del self._slots[key]
         for store in closing:
