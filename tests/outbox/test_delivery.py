@@ -229,9 +229,11 @@ class FakeTransport:
     """Our transport interface, scripted; ``before_data`` is the real DATA fence."""
 
     def __init__(self, outcome: Outcome = Outcome.ACCEPTED,
-                 meddle: Callable[[], None] | None = None) -> None:
+                 meddle: Callable[[], None] | None = None,
+                 after_data: Callable[[], None] | None = None) -> None:
         self.outcome = outcome
         self.meddle = meddle
+        self.after_data = after_data
         self.calls: list[Envelope] = []
 
     def __call__(self, server: ServerAddress, envelope: Envelope, raw: bytes, *,
@@ -244,6 +246,8 @@ class FakeTransport:
             return SubmitResult(tuple(RecipientResult(a, Outcome.TRANSIENT)
                                       for a in envelope.recipients), Stage.ENVELOPE,
                                 aborted=True)
+        if self.after_data:
+            self.after_data()
         return SubmitResult(tuple(RecipientResult(a, self.outcome, 250, "2.0.0", "ok")
                                   for a in envelope.recipients), Stage.DONE, "fake")
 
@@ -261,6 +265,25 @@ def test_a_worker_that_lost_its_claim_transmits_nothing(published: Published) ->
     assert attempt.stage != AttemptStage.DATA
     # the recipients stay with the other worker's claim
     assert states_of(message) == {"a@remote.test": RecipientState.SENDING}
+
+
+def test_a_definite_reply_replaces_the_reclaimers_unknown(published: Published) -> None:
+    message = enqueue()
+
+    def reclaimed_meanwhile() -> None:
+        # this worker stalled in DATA past the claim timeout; another one took the row and,
+        # seeing stage "data", settled the recipient as unknown
+        OutgoingMessage.objects.filter(pk=message.pk).update(claim_token="other",
+                                                             state=MessageState.FINISHED)
+        message.recipients.update(state=RecipientState.UNKNOWN)
+
+    outgoing_deliver(message.pk, transport=FakeTransport(after_data=reclaimed_meanwhile))
+    assert states_of(message) == {"a@remote.test": RecipientState.ACCEPTED}
+    (attempt,) = DeliveryAttempt.objects.filter(message=message)
+    assert attempt.outcome == AttemptOutcome.ABANDONED
+    assert attempt.results[0]["code"] == 250
+    message.refresh_from_db()
+    assert message.claim_token == "other"  # the other worker's claim is left alone
 
 
 @pytest.fixture
