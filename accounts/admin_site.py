@@ -82,10 +82,12 @@ class WebmailAdminConfig(AdminConfig):
 
 def hide_second_factor_secrets() -> None:
     """django-otp's own admins show TOTP keys and recovery codes; an admin resets a user's
-    second factor from the user page instead."""
+    second factor from the user page instead. Groups mean nothing here (staff is the one
+    admin role), so they go too."""
+    from django.contrib.auth.models import Group
     from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    for model in (TOTPDevice, StaticDevice):
+    for model in (TOTPDevice, StaticDevice, Group):
         if admin.site.is_registered(model):
             admin.site.unregister(model)

@@ -89,6 +89,12 @@ def otpauth_uri(device: TOTPDevice) -> str:
     return f"otpauth://totp/{quote(label)}?{params}&issuer={quote(issuer)}"
 
 
+def manual_key(device: TOTPDevice) -> str:
+    """The key in base32 groups of four, for typing into an app by hand."""
+    key = b32encode(device.bin_key).decode("ascii").rstrip("=")
+    return " ".join(key[i:i + 4] for i in range(0, len(key), 4))
+
+
 def qr_svg(data: str) -> bytes:
     """``data`` as a QR code in SVG (made on the server: no script on the page)."""
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10,

@@ -14,6 +14,7 @@ from accounts.forms import TotpCodeForm
 from accounts.models import AuditEntry, User
 from accounts.services import audit, client_ip
 from accounts.twofactor import (
+    manual_key,
     otpauth_uri,
     qr_svg,
     recovery_codes_generate,
@@ -45,6 +46,7 @@ def _page(request: HttpRequest, *, form: TotpCodeForm | None = None, status: int
         "required": two_factor_required(user),
         "pending": pending,
         "otpauth_uri": otpauth_uri(pending) if pending else "",
+        "manual_key": manual_key(pending) if pending else "",
         "form": form or TotpCodeForm(),
         "recovery_left": recovery_codes_left(user),
     }, status=status)

@@ -99,6 +99,7 @@ def test_admin_action_reports_each_profile(staff_client: Client, mail_stack: Non
     assert "stack — everything answered" in page
     assert "closed — something failed" in page
     assert "connection refused" in page and "Dovecot" in page
+    assert "IMAP 127.0.0.1:10143 (none) — ok" in page
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.last_check_ok is True and bad.last_check_ok is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -56,6 +57,12 @@ def test_enrolment_shows_qr_and_uri_then_recovery_codes_once(alice_client: Clien
     page = alice_client.get("/settings/two-factor/").content.decode()
     assert "otpauth://totp/Webmail%3A" in page and "&amp;issuer=Webmail" in page
     assert 'src="/settings/two-factor/qr.svg"' in page and "<script>" not in page
+    pending = TOTPDevice.objects.get(user=user, confirmed=False)
+    secret = re.search(r"secret=([A-Z2-7]+)", page)
+    assert secret is not None
+    grouped = " ".join(secret[1][i:i + 4] for i in range(0, len(secret[1]), 4))
+    assert f'<code class="manual-key">{grouped}</code>' in page
+    assert pending.bin_key == base64.b32decode(secret[1] + "=" * (-len(secret[1]) % 8))
     qr = alice_client.get("/settings/two-factor/qr.svg")
     assert qr.status_code == 200 and qr["Content-Type"] == "image/svg+xml"
     assert qr.content.startswith(b"<?xml") or qr.content.startswith(b"<svg")

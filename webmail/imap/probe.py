@@ -49,6 +49,11 @@ class ProbeReport:
     def ok(self) -> bool:
         return all(step.ok for step in self.steps)
 
+    @property
+    def checked(self) -> bool:
+        """False when every step was skipped (nothing was actually tried)."""
+        return any(step.status != SKIPPED for step in self.steps)
+
 
 def _context(verify: bool) -> ssl.SSLContext:
     context = ssl.create_default_context()
