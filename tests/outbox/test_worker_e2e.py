@@ -48,20 +48,22 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Cel
     """One worker per pytest process, on its own queue, retrying after 1-2 s."""
     with django_db_blocker.unblock():
         worker = CeleryWorker(WEBMAIL_SEND_RETRY_BASE="1", WEBMAIL_SEND_RETRY_MAX="2")
-        old = route_here(worker.queue)
         try:
             yield worker
         finally:
             worker.stop()
-            restore_route(old)
 
 
 @pytest.fixture
 def worker(celery_worker: CeleryWorker, mail_stack: None) -> Iterator[CeleryWorker]:
-    celery_worker.start()  # again, if a test killed it
-    yield celery_worker
-    if not celery_worker.running:
-        celery_worker.start()
+    """The running worker, and this process's publishes routed to its queue for this test
+    only (other tests' publishes must not reach it)."""
+    old = route_here(celery_worker.queue)
+    try:
+        celery_worker.start()  # again, if a test killed it
+        yield celery_worker
+    finally:
+        restore_route(old)
 
 
 def row(message: OutgoingMessage) -> OutgoingMessage:

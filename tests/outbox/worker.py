@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django.db import connection
 
@@ -37,8 +38,8 @@ def database_url() -> str:
     engine = settings["ENGINE"]
     name = str(settings["NAME"])
     if engine.endswith("postgresql"):
-        user = settings.get("USER") or ""
-        password = settings.get("PASSWORD") or ""
+        user = quote(str(settings.get("USER") or ""), safe="")
+        password = quote(str(settings.get("PASSWORD") or ""), safe="")
         auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
         host = settings.get("HOST") or "127.0.0.1"
         port = settings.get("PORT") or "5432"
