@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -211,6 +212,11 @@ WEBMAIL_IMAP_POOL_IDLE = env_int("WEBMAIL_IMAP_POOL_IDLE", 240, minimum=5)
 
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50, minimum=10, maximum=500)
 WEBMAIL_COMPOSE_AUTOSAVE_SECONDS = env_int("WEBMAIL_COMPOSE_AUTOSAVE_SECONDS", 20, minimum=5)
+# Sending limits (defaults; per-user and per-domain limits in the admin are stricter or equal).
+# 0 = no hourly limit.
+WEBMAIL_SEND_MAX_PER_HOUR = env_int("WEBMAIL_SEND_MAX_PER_HOUR", 0, minimum=0) or None
+WEBMAIL_MAX_RECIPIENTS = env_int("WEBMAIL_MAX_RECIPIENTS", 100, minimum=1)
+WEBMAIL_TOTP_ISSUER = env_str("WEBMAIL_TOTP_ISSUER", "Webmail")
 WEBMAIL_MAX_MESSAGE_BYTES = env_int("WEBMAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
 # Sign-in throttling: failures allowed per window, per address and per client IP.
 WEBMAIL_LOGIN_MAX_FAILURES = env_int("WEBMAIL_LOGIN_MAX_FAILURES", 5, minimum=1)
