@@ -254,3 +254,28 @@ def test_inline_images_that_cannot_be_embedded_are_listed(client_alice: Client,
     assert "scan.tiff" in listed and "huge.png" in listed and "ok.png" not in listed
     body = client_alice.get(f"/mail/INBOX/{uid}/body/").content.decode()
     assert body.count("data:image/png;base64,") == 1 and "cid:" not in body
+
+
+def test_remote_content_follows_the_owners_choice_and_preference(
+        client_alice: Client, alice_store: FakeStore) -> None:
+    from accounts.models import RemoteContentAllowance, RemotePolicy, User
+    from accounts.selectors import user_settings
+
+    uid = alice_store.append("INBOX", _related_message())
+    html = client_alice.get(f"/mail/INBOX/{uid}/").content.decode()
+    assert f'src="/mail/INBOX/{uid}/body/"' in html
+    assert "Always show from" not in html  # the default policy is "never"
+    prefs = user_settings(User.objects.get(username="alice@example.test"))
+    prefs.remote_content = RemotePolicy.KNOWN
+    prefs.save()
+    html = client_alice.get(f"/mail/INBOX/{uid}/").content.decode()
+    assert "Always show from pat@example.org" in html
+    shown = client_alice.get(f"/mail/INBOX/{uid}/?remote=1").content.decode()
+    assert f'src="/mail/INBOX/{uid}/body/?remote=1"' in shown and "Hide them" in shown
+    response = client_alice.post(f"/mail/INBOX/{uid}/", {"action": "allow_remote"})
+    assert response.status_code == 302 and response["Location"] == f"/mail/INBOX/{uid}/"
+    assert RemoteContentAllowance.objects.filter(sender="pat@example.org").exists()
+    preferred = client_alice.get(f"/mail/INBOX/{uid}/").content.decode()
+    assert f'src="/mail/INBOX/{uid}/body/?remote=1"' in preferred
+    hidden = client_alice.get(f"/mail/INBOX/{uid}/?remote=0").content.decode()
+    assert f'src="/mail/INBOX/{uid}/body/"' in hidden

@@ -8,6 +8,7 @@ templates render. They raise what the store raises (``ImapNotFound``, ``ImapInva
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -286,10 +287,15 @@ def message_summary(store: MailStore, folder: str, uid: int) -> MessageSummary:
 
 
 def message_page(store: MailStore, *, user_key: str, folder: str, uid: int, params: ListParams,
-                 remote: bool, max_bytes: int) -> MessagePage:
+                 remote: bool | None, max_bytes: int,
+                 allow_remote: Callable[[str], bool] = lambda sender: False) -> MessagePage:
     """What the message view shows. The message is read with BODY.PEEK and then marked
-    \\Seen explicitly (opening it is reading it). Raises ``ImapNotFound``."""
+    \\Seen explicitly (opening it is reading it). ``remote`` is the owner's choice for this
+    view; None asks ``allow_remote(sender address)`` (their standing preference). Raises
+    ``ImapNotFound``."""
     summary = message_summary(store, folder, uid)
+    if remote is None:
+        remote = bool(summary.sender) and allow_remote(summary.sender[0].email)
     digest: MessageDigest | None = None
     body: RenderedBody | None = None
     if summary.size <= max_bytes:

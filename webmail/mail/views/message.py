@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
     HttpRequest,
@@ -22,11 +23,16 @@ from django.http import (
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.models import RemotePolicy as RemotePolicyChoice
+from accounts.preferences import remote_allowance_add
+from accounts.selectors import remote_allowed, user_settings
 from webmail.imap.errors import ImapError, ImapNotFound
+from webmail.imap.gateway import MailStore
 from webmail.imap.types import SpecialUse
 from webmail.imap.validate import parse_uid
 from webmail.mail.bodies import message_content, message_digest
@@ -96,14 +102,21 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
             default = (message_url(folder, after) if after else folder_url(folder)) \
                 + params.querystring()
             action = request.POST.get("action", "")
+            if action == "allow_remote":
+                return _allow_remote(request, store, folder, number,
+                                     message_url(folder, number) + params.item_query)
             stays = action in ("read", "unread", "flag", "unflag")
             back = back_url(request, folder, params) if stays else default
             return actions.perform(request, store, folder=folder, tree=tree, params=params,
                                    back=back, uids=[number])
-        remote = request.GET.get("remote") == "1"
+        # ?remote=1 / ?remote=0 is the owner's choice for this view (it changes only what is
+        # displayed); without it their standing preference for the sender decides.
+        choice = {"1": True, "0": False}.get(request.GET.get("remote", ""))
         page = message_page(store, user_key=user_key(request), folder=folder, uid=number,
-                            params=params, remote=remote,
-                            max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES)
+                            params=params, remote=choice,
+                            max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
+                            allow_remote=lambda sender: remote_allowed(
+                                request.user, sender))  # type: ignore[arg-type]
     size = page_size(request)
     list_page = (page.position - 1) // size + 1 if page.position else 1
     here = message_url(folder, number)
@@ -120,9 +133,14 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         "previous_url": message_url(folder, page.previous_uid) + query
         if page.previous_uid else "",
         "next_url": message_url(folder, page.next_uid) + query if page.next_uid else "",
-        "body_url": here + "body/" + ("?remote=1" if remote else ""),
+        "body_url": here + "body/" + ("?remote=1" if page.remote else ""),
         "remote_url": here + (query + "&" if query else "?") + "remote=1",
-        "plain_url": here + query,
+        "plain_url": here + (query + "&" if query else "?") + "remote=0",
+        # "Always show from …" only means something when the user's policy consults the
+        # per-sender list ("known" senders); "never" and "always" ignore it.
+        "sender": page.summary.sender[0].email if page.summary.sender
+        and user_settings(request.user).remote_content == RemotePolicyChoice.KNOWN  # type: ignore[arg-type]
+        else "",
         "raw_url": here + "raw/",
         "reply_url": compose_url("reply", folder, number),
         "reply_all_url": compose_url("reply_all", folder, number),
@@ -134,6 +152,21 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
                         for a in (page.digest.attachments if page.digest else ())],
     }
     return render(request, "mail/message.html", context)
+
+
+def _allow_remote(request: HttpRequest, store: MailStore, folder: str, uid: int,
+                  back: str) -> HttpResponse:
+    """Remember to show remote content from this message's sender (a standing preference)."""
+    summary = message_summary(store, folder, uid)
+    sender = summary.sender[0].email if summary.sender else ""
+    try:
+        remote_allowance_add(user=request.user, sender=sender)  # type: ignore[arg-type]
+    except ValueError:
+        messages.error(request, _("This message has no sender address to remember."))
+    else:
+        messages.success(request, _("Remote images from %(sender)s will be shown from now on.")
+                         % {"sender": sender})
+    return HttpResponseRedirect(back)
 
 
 @login_required
