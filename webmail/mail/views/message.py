@@ -197,7 +197,7 @@ def body_document(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
     response["Content-Security-Policy"] = body_csp(remote)
     response["Referrer-Policy"] = "no-referrer"
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-cache"
+    response["Cache-Control"] = "private"
     return response
 
 
