@@ -240,3 +240,23 @@ def test_retry_now_makes_a_deferred_message_due(published: Published,
     message.refresh_from_db()
     assert message.next_attempt_at is not None and message.next_attempt_at <= timezone.now()
     assert published.deliver == [(message.pk, None)]
+
+
+def test_a_broker_outage_at_publish_does_not_fail_the_send(
+        monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from kombu.exceptions import OperationalError
+
+    from webmail.outbox import publish, tasks
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.outgoing_deliver_task, "delay", broker_down)
+    user = new_user()
+    with django_capture_on_commit_callbacks(execute=True):
+        message = services.outgoing_enqueue(user=user, from_email=user.username,
+                                            built=build(user.username), smtp_password=PASSWORD)
+    assert OutgoingMessage.objects.filter(pk=message.pk, state=MessageState.QUEUED).exists()
+    assert "the sweeper will retry" in caplog.text
+    assert publish.publish_deliver(message.pk) is False
