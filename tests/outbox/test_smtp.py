@@ -223,3 +223,13 @@ def test_starttls_required_but_not_offered_sends_nothing(smtp_server: ScriptedSe
     assert result.recipients[0].outcome is Outcome.TRANSIENT
     assert "does not offer STARTTLS" in result.detail
     assert smtp_server.handler.transactions == []
+
+
+def test_eight_bit_body_is_declared(smtp_server: ScriptedServer) -> None:
+    raw = RAW.replace(b"body\r\n", "Grüße\r\n".encode())
+    submit(server_at(smtp_server.port), Envelope("a@example.test", ("x@remote.test",), "e"), raw)
+    submit(server_at(smtp_server.port), Envelope("a@example.test", ("x@remote.test",), "e"), RAW)
+    eight, seven = smtp_server.handler.transactions
+    assert "BODY=8BITMIME" in eight.mail_options
+    assert "Grüße".encode() in eight.content
+    assert not any(o.startswith("BODY=") for o in seven.mail_options)
