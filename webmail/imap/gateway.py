@@ -8,8 +8,10 @@ literals. Every input from a user passes the validators in ``webmail.imap.valida
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -50,6 +52,9 @@ T = TypeVar("T")
 
 SUMMARY_ITEMS = [b"UID", b"ENVELOPE", b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE",
                  b"BODYSTRUCTURE"]
+#: Summaries a connection remembers (about ten pages): all but the flags never change for a
+#: UID under one UIDVALIDITY (RFC 3501), so a page seen before costs a FETCH of FLAGS only.
+SUMMARY_MEMO_SIZE = 500
 
 _SPECIAL_FLAGS = {
     b"\\sent": SpecialUse.SENT,
@@ -236,7 +241,10 @@ class ImapStore:
         self._select_info: SelectInfo | None = None
         self._caps: frozenset[str] | None = None
         self._condstore = False
+        self._qresync = False
         self.broken = False
+        # (folder, UIDVALIDITY, UID) -> summary; flags are fetched afresh each time.
+        self._summaries: OrderedDict[tuple[str, int, int], MessageSummary] = OrderedDict()
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -265,11 +273,17 @@ class ImapStore:
             with _translated("login"):
                 client.login(credentials.username, credentials.password)
             store = cls(client, server, credentials.username)
-            if "CONDSTORE" in store.capabilities():
+            caps = store.capabilities()
+            # QRESYNC (RFC 7162) implies CONDSTORE and lets the folder index learn which UIDs
+            # vanished since a HIGHESTMODSEQ (``vanished_since``).
+            wanted = [c for c in ("QRESYNC", "CONDSTORE") if c in caps][:1]
+            if wanted:
                 with _translated("enable"):
                     with contextlib.suppress(imap_exc.IMAPClientError):
-                        client.enable("CONDSTORE")
-                        store._condstore = True
+                        enabled = {e.decode("ascii", "replace").upper() if isinstance(e, bytes)
+                                   else str(e).upper() for e in client.enable(*wanted)}
+                        store._condstore = bool(enabled & {"QRESYNC", "CONDSTORE"})
+                        store._qresync = "QRESYNC" in enabled
             return store
         except BaseException:
             if client is not None:
@@ -475,9 +489,30 @@ class ImapStore:
         wanted = check_uids(uids)
         if not wanted:
             return []
-        self.select(folder)
-        data = self._call("fetch", lambda: self._client.fetch(wanted, SUMMARY_ITEMS))
-        by_uid = {int(uid): summary_from_fetch(int(uid), item) for uid, item in data.items()}
+        uidvalidity = self.select(folder).uidvalidity
+        memo = self._summaries
+        known = {u: memo[(folder, uidvalidity, u)] for u in wanted
+                 if (folder, uidvalidity, u) in memo}
+        missing = [u for u in wanted if u not in known]
+        by_uid: dict[int, MessageSummary] = {}
+        if known:
+            # A UID that is gone answers nothing and is left out, as in a full fetch.
+            flags = self._call("fetch", lambda: self._client.fetch(list(known), [b"FLAGS"]))
+            for uid, item in flags.items():
+                if int(uid) in known and b"FLAGS" in item:
+                    by_uid[int(uid)] = dataclasses.replace(known[int(uid)],
+                                                           flags=_flags(item[b"FLAGS"]))
+        if missing:
+            data = self._call("fetch", lambda: self._client.fetch(missing, SUMMARY_ITEMS))
+            for uid, item in data.items():
+                if int(uid) in missing or int(uid) in known:
+                    by_uid[int(uid)] = summary_from_fetch(int(uid), item)
+        for uid, summary in by_uid.items():
+            key = (folder, uidvalidity, uid)
+            memo[key] = summary
+            memo.move_to_end(key)
+        while len(memo) > SUMMARY_MEMO_SIZE:
+            memo.popitem(last=False)
         return [by_uid[u] for u in wanted if u in by_uid]
 
     def fetch_message(self, folder: str, uid: int) -> bytes:
@@ -585,10 +620,193 @@ class ImapStore:
             vanished=frozenset(),
         )
 
+    def fetch_outline(self, folder: str, uid: int,
+                      max_parts: int = 300) -> tuple[bytes, dict[str, int]]:
+        """The message with the content of every leaf part left out, and each leaf section's
+        size in octets as sent (still transfer-encoded).
+
+        The message header, each part's MIME header and the boundaries are the server's own
+        bytes (``BODY[HEADER]``, ``BODY[n.MIME]``, ``BODY[n.HEADER]``, BODYSTRUCTURE), so a MIME
+        parser finds the same parts under the same section numbers as in the whole message,
+        at a few KB whatever its size: for listing the parts of a message too large to fetch.
+        Raises ``ImapNotFound`` for a missing message, ``ImapProtocolError`` for a structure
+        it cannot rebuild (no boundary, more than ``max_parts`` parts)."""
+        (uid,) = check_uids([uid])
+        self.select(folder)
+        data = self._call("fetch", lambda: self._client.fetch([uid], [b"BODYSTRUCTURE"]))
+        body = (data.get(uid) or {}).get(b"BODYSTRUCTURE")
+        if body is None:
+            raise ImapNotFound(f"message {uid} not found in {folder!r}")
+        wanted: list[bytes] = [b"BODY.PEEK[HEADER]"]
+        try:
+            if _is_message(body):
+                wanted.append(b"BODY.PEEK[1.HEADER]")
+                _outline_items(body[8], "1", wanted)
+            _outline_items(body, "", wanted)
+            if len(wanted) > max_parts:
+                raise ImapProtocolError(f"message {uid} has too many parts for an outline")
+            data = self._call("fetch", lambda: self._client.fetch([uid], wanted))
+            items = {k.decode("ascii", "replace").upper(): bytes(v or b"")
+                     for k, v in (data.get(uid) or {}).items()
+                     if k.upper().startswith(b"BODY[")}
+            sizes: dict[str, int] = {}
+            text = items.get("BODY[HEADER]", b"") + _outline_body(body, "", items, sizes)
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ImapProtocolError(f"message {uid}: structure not understood: {exc}") from exc
+        return text, sizes
+
+    # --- keeping a cached folder index fresh (webmail.mail.index) ----------------------------
+
+    def uids_from(self, folder: str, first_uid: int,
+                  query: SearchQuery | None = None) -> list[int]:
+        """UIDs >= ``first_uid`` that exist (and match ``query``), ascending: the messages that
+        arrived since a UIDNEXT. Raises ``ImapNotFound``, ``ImapInvalidInput``."""
+        self.select(folder)
+        first = max(1, int(first_uid))
+        criteria = ["UID", f"{first}:*", *(search_criteria(query) if query else [])]
+        found = self._call("search", lambda: self._client.search(
+            criteria, charset=_charset_for(criteria)))
+        # "n:*" also names the last message when n is above every UID (RFC 3501).
+        return sorted(int(u) for u in found if int(u) >= first)
+
+    def sort_subset(self, folder: str, key: SortKey, uids: Sequence[int]) -> list[int]:
+        """These UIDs in ascending ``key`` order exactly as ``sorted_uids`` would place them
+        among themselves (the server's SORT of just this set, else ``fallback_order``)."""
+        wanted = check_uids(uids)
+        if not wanted:
+            return []
+        self.select(folder)
+        caps = self.capabilities()
+        if "SORT" in caps:
+            sort_key = _SORT_CRITERIA[key]
+            if "SORT=DISPLAY" in caps:
+                sort_key = _DISPLAY_CRITERIA.get(key, sort_key)
+            criteria = ["UID", ",".join(str(u) for u in wanted)]
+            return [int(u) for u in self._call("sort", lambda: self._client.sort(
+                [sort_key], criteria, charset="UTF-8"))]
+        values = (self.fetch_sort_values(folder, key, wanted)
+                  if key is not SortKey.DATE else {})
+        return fallback_order(wanted, key, False, values)
+
+    def vanished_since(self, folder: str, modseq: int, last_uid: int,
+                       limit: int = 50_000) -> set[int] | None:
+        """UIDs up to ``last_uid`` expunged since ``modseq`` (QRESYNC ``UID FETCH ...
+        (CHANGEDSINCE m VANISHED)``; the server may name more, never fewer). None without
+        QRESYNC or when the answer names more than ``limit`` UIDs (re-sorting is cheaper)."""
+        if not self._qresync or last_uid < 1:
+            return None
+        self.select(folder)
+        imap = self._client._imap
+
+        def ask() -> list[Any]:
+            # imapclient's fetch() cannot take a range with modifiers and drops VANISHED, so
+            # this one command goes through its imaplib connection; every part is a number.
+            tag = imap._command("UID", "FETCH", f"1:{int(last_uid)}", "(UID)",
+                                f"(CHANGEDSINCE {int(modseq)} VANISHED)")
+            typ, data = imap._command_complete("FETCH", tag)
+            if typ != "OK":
+                raise imap_exc.IMAPClientError(f"UID FETCH VANISHED failed: {data!r}")
+            imap.untagged_responses.pop("FETCH", None)
+            return list(imap.untagged_responses.pop("VANISHED", []))
+
+        gone: set[int] = set()
+        for line in self._call("fetch", ask):
+            text = (line.decode("ascii", "replace") if isinstance(line, bytes) else str(line))
+            text = text.replace("(EARLIER)", "").strip()
+            for part in filter(None, text.split(",")):
+                low, _sep, high = part.strip().partition(":")
+                if not low.isdigit() or (high and not high.isdigit()):
+                    return None
+                a, b = sorted((int(low), int(high or low)))
+                b = min(b, int(last_uid))
+                if b - a + 1 + len(gone) > limit:
+                    return None
+                gone.update(range(a, b + 1))
+        return gone
+
     def refresh_selected(self) -> None:
         """Forget the cached SELECT data so the next call re-selects (after outside changes)."""
         self._select_info = None
         self._selected = None
+
+
+def _is_multipart(body: Any) -> bool:
+    return isinstance(body, tuple | list) and bool(body) and isinstance(body[0], list | tuple)
+
+
+def _is_message(body: Any) -> bool:
+    """A message/rfc822 part whose BODYSTRUCTURE carries the structure inside it."""
+    return (isinstance(body, tuple | list) and len(body) > 8
+            and isinstance(body[0], bytes) and body[0].lower() == b"message"
+            and isinstance(body[1], bytes) and body[1].lower() == b"rfc822"
+            and isinstance(body[8], tuple | list))
+
+
+def _child(section: str, number: int) -> str:
+    return f"{section}.{number}" if section else str(number)
+
+
+def _outline_items(body: Any, section: str, wanted: list[bytes]) -> None:
+    """The FETCH items ``fetch_outline`` needs for the children of ``body`` (at ``section``)."""
+    if _is_multipart(body):
+        for number, child in enumerate(body[0], 1):
+            sub = _child(section, number)
+            wanted.append(f"BODY.PEEK[{sub}.MIME]".encode())
+            if _is_message(child):
+                wanted.append(f"BODY.PEEK[{sub}.HEADER]".encode())
+                _outline_items(child[8], sub, wanted)
+            elif _is_multipart(child):
+                _outline_items(child, sub, wanted)
+
+
+def _param(params: Any, name: str) -> bytes | None:
+    if not isinstance(params, tuple | list):
+        return None
+    pairs = list(params)
+    for key, value in zip(pairs[::2], pairs[1::2], strict=False):
+        if isinstance(key, bytes) and key.lower() == name.encode() and isinstance(value, bytes):
+            return value
+    return None
+
+
+def _outline_body(body: Any, prefix: str, items: dict[str, bytes],
+                  sizes: dict[str, int]) -> bytes:
+    """The body of a message (the whole one: ``prefix`` "", or one inside a message/rfc822
+    part at ``prefix``): a single part there is section ``<prefix>.1`` (RFC 3501 6.4.5)."""
+    if _is_multipart(body):
+        return _outline_multipart(body, prefix, items, sizes)
+    return _outline_leaf(body, _child(prefix, 1), sizes, items)
+
+
+def _outline_multipart(body: Any, section: str, items: dict[str, bytes],
+                       sizes: dict[str, int]) -> bytes:
+    boundary = _param(body[2] if len(body) > 2 else None, "boundary")
+    if not boundary:
+        raise ImapProtocolError("multipart part without a boundary")
+    out = []
+    for number, child in enumerate(body[0], 1):
+        sub = _child(section, number)
+        out += [b"--" + boundary + b"\r\n", items.get(f"BODY[{sub}.MIME]", b"\r\n")]
+        if _is_message(child):
+            sizes[sub] = int(child[6]) if isinstance(child[6], int) else 0
+            out += [items.get(f"BODY[{sub}.HEADER]", b"\r\n"),
+                    _outline_body(child[8], sub, items, sizes)]
+        elif _is_multipart(child):
+            out.append(_outline_multipart(child, sub, items, sizes))
+        else:
+            out.append(_outline_leaf(child, sub, sizes))
+    out.append(b"--" + boundary + b"--\r\n")
+    return b"".join(out)
+
+
+def _outline_leaf(body: Any, section: str, sizes: dict[str, int],
+                  items: dict[str, bytes] | None = None) -> bytes:
+    sizes[section] = int(body[6]) if len(body) > 6 and isinstance(body[6], int) else 0
+    if items is not None and _is_message(body):
+        return items.get(f"BODY[{section}.HEADER]", b"\r\n") + _outline_body(
+            body[8], section, items, sizes)
+    encoding = body[5].lower() if len(body) > 5 and isinstance(body[5], bytes) else b""
+    return b"AAAA\r\n" if encoding == b"base64" else b"\r\n"
 
 
 def sort_value_name(addresses: Sequence[Address]) -> str:
