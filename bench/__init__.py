@@ -1,0 +1,1 @@
+"""Benchmarks against the test mail stack (``make bench``); not part of the test suite."""
