@@ -14,25 +14,53 @@ folder, seconds cold), so the sorted list is kept in the Django cache:
   message, flagging it) keeps the cached order valid and nothing is re-sorted.
 - value: the UIDs as a packed array of 32-bit integers (400 KB for 100,000 messages).
 
+When the folder did change, a store that can (``IncrementalStore``: the IMAP gateway) brings
+the cached order up to date instead of re-sorting (``_catch_up``):
+
+- new messages: ``UID SEARCH UID <old UIDNEXT>:*`` (with the search criteria, for a search)
+  names them; the server sorts just them (``UID SORT ... UID <set>``), and each is placed in
+  the cached order by a binary search whose comparisons are the server's own SORT of small
+  UID sets, all new messages in step (about 17 rounds for 100,000 messages, one when they
+  all come after the newest, as new mail does). The order is exactly what a full SORT gives;
+- expunged messages: QRESYNC's ``UID FETCH 1:<n> (UID) (CHANGEDSINCE <modseq> VANISHED)``
+  names the UIDs gone since the entry's HIGHESTMODSEQ; they are dropped.
+The result must account for every message STATUS counts, else (and without QRESYNC, or with
+more than ``MAX_NEW`` new messages) the folder is re-sorted as before.
+
 Our own moves and deletes patch the entry of the view they came from (``index_remove``)
 instead of throwing it away, so deleting a message from a large folder does not re-sort it.
-Each page view costs one STATUS; the sort runs only when the folder changed.
+Each page view costs one STATUS; the sort runs only when the folder changed in a way the
+catching up cannot follow.
 """
 
 from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from django.core.cache import cache
 
 from webmail.imap.gateway import MailStore
 from webmail.imap.types import FolderStatus, SearchQuery, SortKey
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 INDEX_TIMEOUT = 6 * 3600
+#: More new messages than this (or than a tenth of the folder) are sorted with the rest.
+MAX_NEW = 2000
+
+
+@runtime_checkable
+class IncrementalStore(Protocol):
+    """What a store offers to catch a cached order up (``webmail.imap.gateway.ImapStore``)."""
+
+    def uids_from(self, folder: str, first_uid: int,
+                  query: SearchQuery | None = None) -> list[int]: ...
+    def sort_subset(self, folder: str, key: SortKey, uids: Sequence[int]) -> list[int]: ...
+    def vanished_since(self, folder: str, modseq: int, last_uid: int,
+                       limit: int = 50_000) -> set[int] | None: ...
 
 
 @dataclass(frozen=True)
@@ -89,10 +117,6 @@ class FolderIndex:
         return before, after
 
 
-def _pack(uids: Iterable[int]) -> bytes:
-    return array("I", uids).tobytes()
-
-
 def _unpack(data: bytes) -> array[int]:
     result = array("I")
     result.frombytes(data)
@@ -108,12 +132,112 @@ def load_index(store: MailStore, key: IndexKey) -> FolderIndex:
     status = store.folder_status(key.folder)
     cache_key = key.cache_key(status.uidvalidity)
     entry = cache.get(cache_key)
-    if (isinstance(entry, tuple) and len(entry) == 3
-            and entry[0] == status.uidnext and entry[1] == status.messages):
-        return FolderIndex(_unpack(entry[2]), status, from_cache=True)
-    uids = store.sorted_uids(key.folder, key.sort, key.reverse, key.query)
-    cache.set(cache_key, (status.uidnext, status.messages, _pack(uids)), INDEX_TIMEOUT)
-    return FolderIndex(array("I", uids), status, from_cache=False)
+    if isinstance(entry, tuple) and len(entry) == 4:
+        if entry[0] == status.uidnext and entry[1] == status.messages:
+            return FolderIndex(_unpack(entry[2]), status, from_cache=True)
+        if isinstance(store, IncrementalStore):
+            caught_up = _catch_up(store, key, entry, status)
+            if caught_up is not None:
+                _store(cache_key, status, caught_up)
+                return FolderIndex(caught_up, status, from_cache=False)
+    uids = array("I", store.sorted_uids(key.folder, key.sort, key.reverse, key.query))
+    _store(cache_key, status, uids)
+    return FolderIndex(uids, status, from_cache=False)
+
+
+def _store(cache_key: str, status: FolderStatus, uids: array[int]) -> None:
+    cache.set(cache_key, (status.uidnext, status.messages, uids.tobytes(),
+                          status.highestmodseq), INDEX_TIMEOUT)
+
+
+def _catch_up(store: IncrementalStore, key: IndexKey, entry: tuple[object, ...],
+              status: FolderStatus) -> array[int] | None:
+    """The cached order brought up to date with what arrived and what vanished since it was
+    made, or None when that is not possible or not cheaper than sorting again."""
+    old_uidnext, old_messages, packed, old_modseq = entry
+    if not (isinstance(old_uidnext, int) and isinstance(old_messages, int)
+            and isinstance(packed, bytes)) or status.uidnext < old_uidnext:
+        return None
+    uids = _unpack(packed)
+    arrived: list[int] = []
+    if status.uidnext > old_uidnext:
+        # Only below the UIDNEXT this entry will be stored with: a later arrival is for the
+        # next catching up.
+        arrived = [u for u in store.uids_from(key.folder, old_uidnext) if u < status.uidnext]
+        if len(arrived) > min(MAX_NEW, max(50, status.messages // 10)):
+            return None
+    removed = old_messages + len(arrived) - status.messages
+    if removed < 0:
+        return None  # the counts disagree (a change under way): sort afresh
+    if removed:
+        if key.query is not None or not isinstance(old_modseq, int):
+            return None
+        gone = store.vanished_since(key.folder, old_modseq, old_uidnext - 1)
+        if gone is None:
+            return None
+        uids = array("I", (u for u in uids if u not in gone))
+    hits = arrived
+    if key.query is not None and arrived:
+        hits = [u for u in store.uids_from(key.folder, old_uidnext, key.query)
+                if u < status.uidnext]
+    ascending = uids[::-1] if key.reverse else uids
+    try:
+        merged = _insert(store, key, ascending, hits)
+    except _Vanished:
+        return None
+    result = merged[::-1] if key.reverse else merged
+    if key.query is None and len(result) != status.messages:
+        return None  # something changed that the answers above did not show
+    return result
+
+
+class _Vanished(Exception):
+    """A UID of the comparison is gone: the caller sorts afresh."""
+
+
+def _insert(store: IncrementalStore, key: IndexKey, ascending: array[int],
+            new: list[int]) -> array[int]:
+    """``new`` placed into ``ascending`` where a full ascending SORT would put them.
+
+    Every comparison is the server's: the new UIDs are sorted among themselves, then all are
+    binary-searched in step, each round one SORT of the new UIDs and their probes."""
+    if not new:
+        return ascending
+    count = len(new)
+    new = store.sort_subset(key.folder, key.sort, new)
+    if len(new) != count:
+        raise _Vanished()
+    if not ascending:
+        return array("I", new)
+    last = ascending[-1]
+    if store.sort_subset(key.folder, key.sort, [last, new[0]]) == [last, new[0]]:
+        return ascending + array("I", new)  # all after the last one: new mail, usually
+    low = [0] * len(new)
+    high = [len(ascending)] * len(new)
+    while True:
+        probes = {i: ascending[(low[i] + high[i]) // 2] for i in range(len(new))
+                  if low[i] < high[i]}
+        if not probes:
+            break
+        asked = [*new, *set(probes.values())]
+        order = store.sort_subset(key.folder, key.sort, asked)
+        rank = {uid: n for n, uid in enumerate(order)}
+        if len(rank) != len(asked):
+            raise _Vanished()  # expunged meanwhile: the comparison is meaningless
+        for i, probe in probes.items():
+            mid = (low[i] + high[i]) // 2
+            if rank[new[i]] > rank[probe]:
+                low[i] = mid + 1
+            else:
+                high[i] = mid
+    merged = array("I")
+    start = 0
+    for i, uid in enumerate(new):  # positions never decrease: new is in order
+        merged.extend(ascending[start:low[i]])
+        start = low[i]
+        merged.append(uid)
+    merged.extend(ascending[start:])
+    return merged
 
 
 def index_remove(key: IndexKey, before: FolderStatus, after: FolderStatus,
@@ -132,8 +256,8 @@ def index_remove(key: IndexKey, before: FolderStatus, after: FolderStatus,
         return
     cache_key = key.cache_key(before.uidvalidity)
     entry = cache.get(cache_key)
-    if not (isinstance(entry, tuple) and len(entry) == 3
+    if not (isinstance(entry, tuple) and len(entry) == 4
             and entry[0] == before.uidnext and entry[1] == before.messages):
         return
-    kept = [u for u in _unpack(entry[2]) if u not in gone]
-    cache.set(cache_key, (after.uidnext, after.messages, _pack(kept)), INDEX_TIMEOUT)
+    kept = array("I", (u for u in _unpack(entry[2]) if u not in gone))
+    _store(cache_key, after, kept)
