@@ -70,3 +70,18 @@ def test_truncation_does_not_cut_a_tag_in_two() -> None:
     assert result.truncated
     assert "<a" not in result.html
     assert result.html.endswith("x")
+
+
+def test_a_truncated_body_says_so_in_the_message_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webmail.mail.bodies import _render
+    from webmail.mime.parse import parse_message
+
+    monkeypatch.setattr("webmail.sanitize.MAX_HTML_CHARS", 2000)
+    html = "<p>paragraph of the newsletter</p>" * 200
+    raw = ("From: a@example.org\r\nSubject: long\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
+    body = _render(parse_message(raw), RemotePolicy.BLOCK, {})
+    assert "too long to show in full" in body.html
+    assert body.html.count("paragraph of the newsletter") < 100
+    short = _render(parse_message(raw[:400]), RemotePolicy.BLOCK, {})
+    assert "too long" not in short.html

@@ -22,6 +22,7 @@ attachments instead.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.policy
 import hashlib
@@ -30,7 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
+from django.utils.html import escape
+from django.utils.translation import gettext
 
+from webmail.imap.errors import ImapProtocolError
 from webmail.imap.gateway import MailStore
 from webmail.mime.addresses import Address
 from webmail.mime.parse import MimeError, ParsedMessage, parse_message, part_bytes
@@ -39,6 +43,9 @@ from webmail.mime.tree import find_part
 from webmail.sanitize import POLICY_VERSION, RemotePolicy, sanitize_html
 
 DIGEST_VERSION = 2
+#: Above this size a download learns the parts from the message's outline (its headers and
+#: structure, a few KB) instead of fetching and parsing all of it: memory stays bounded.
+OUTLINE_ABOVE = 4 * 1024 * 1024
 CACHE_TIMEOUT = 24 * 3600
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
 MAX_INLINE_TOTAL = 6 * 1024 * 1024
@@ -118,16 +125,44 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
 
 
 def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:
-    """The digest alone (attachment downloads): cached, else fetched and parsed."""
+    """The digest alone (attachment downloads): cached, else fetched and parsed; a message
+    above ``OUTLINE_ABOVE`` is read from its outline. Raises ``ImapNotFound``."""
     uidvalidity = store.select(folder).uidvalidity
     digest_key = _key("digest", DIGEST_VERSION, user_key, folder, uidvalidity, uid)
     digest = cache.get(digest_key)
     if isinstance(digest, MessageDigest):
         return digest
-    raw = store.fetch_message(folder, uid)
-    digest = _digest(parse_message(raw), raw)
+    digest = _outline_digest(store, folder, uid)
+    if digest is None:
+        raw = store.fetch_message(folder, uid)
+        digest = _digest(parse_message(raw), raw)
     cache.set(digest_key, digest, CACHE_TIMEOUT)
     return digest
+
+
+def _outline_digest(store: MailStore, folder: str, uid: int) -> MessageDigest | None:
+    """The digest of a large message from its outline (no content: nothing is embedded and
+    sizes are estimated from the encoded ones), or None for a small one or a store or
+    structure that has no outline."""
+    fetch_outline = getattr(store, "fetch_outline", None)
+    if fetch_outline is None:
+        return None
+    found = store.fetch_summaries(folder, [uid])
+    if not found or found[0].size <= OUTLINE_ABOVE:
+        return None
+    try:
+        outline, sizes = fetch_outline(folder, uid)  # the IMAP gateway's
+    except ImapProtocolError:
+        return None
+    digest = _digest(parse_message(outline), outline, {})
+    parts = tuple(
+        dataclasses.replace(p, size=_decoded_size(sizes.get(p.section, p.size), p.encoding))
+        for p in digest.parts)
+    return dataclasses.replace(digest, parts=parts)
+
+
+def _decoded_size(encoded: int, encoding: str) -> int:
+    return encoded * 3 // 4 if encoding == "base64" else encoded
 
 
 def _encodings(raw: bytes, sections: list[str]) -> dict[str, str]:
@@ -217,6 +252,10 @@ def _render(parsed: ParsedMessage, policy: RemotePolicy,
             _section, ctype, data = embedded[cid]
             uri = f"data:{ctype};base64,{base64.b64encode(data).decode('ascii')}"
             html = html.replace(placeholder, uri)
+        if result.truncated:
+            html += "<hr><p><em>" + escape(gettext(
+                "This message is too long to show in full. The source has all of it."
+            )) + "</em></p>"
         return RenderedBody(html, result.remote_blocked, result.has_remote)
     if parsed.text is not None:
         return RenderedBody(text_to_html(parsed.text), 0, False)
