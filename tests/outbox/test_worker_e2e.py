@@ -52,6 +52,7 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Cel
             yield worker
         finally:
             worker.stop()
+            worker.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture
