@@ -71,7 +71,8 @@ def _flags(rng: random.Random, age_rank: float) -> str:
     return flags
 
 
-def write_maildir(address: str, count: int, seed: int = 1, specimens: bool = True) -> None:
+def write_maildir(address: str, count: int, seed: int = 1, specimens: bool = True,
+                  attachment_bytes: int = 20 * 1024 * 1024) -> None:
     """Replace the user's INBOX with ``count`` generated messages written as Maildir files
     (the last three the specimens, unless ``specimens`` is false)."""
     maildir = mailstack.maildir_path(address)
@@ -89,8 +90,8 @@ def write_maildir(address: str, count: int, seed: int = 1, specimens: bool = Tru
     cur = maildir / "cur"
     fd_flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     items = ((t, mailbox_message(rng, i, t, address)) for i, t in enumerate(times[:regular]))
-    extra = zip(times[regular:], (raw for _, raw in make_specimens(address, times[-1])),
-                strict=True) if specimens else iter(())
+    made = make_specimens(address, times[-1], attachment_bytes) if specimens else []
+    extra = zip(times[regular:], (raw for _, raw in made), strict=True)
     for i, (when, raw) in enumerate([*items, *extra]):
         ts = when.timestamp()
         vsize = len(raw) + raw.count(b"\n")
@@ -140,7 +141,8 @@ def specimen_uids(client: imapclient.IMAPClient) -> dict[str, int]:
     return found
 
 
-def fill(address: str, count: int, *, force: bool = False) -> Filled:
+def fill(address: str, count: int, *, force: bool = False,
+         attachment_bytes: int = 20 * 1024 * 1024) -> Filled:
     """Make sure ``address``'s INBOX holds ``count`` benchmark messages; returns what it did."""
     mailstack.require_up()
     started = time.perf_counter()
@@ -152,7 +154,7 @@ def fill(address: str, count: int, *, force: bool = False) -> Filled:
         finally:
             client.logout()
         return Filled(address, count, True, time.perf_counter() - started, uids)
-    write_maildir(address, count)
+    write_maildir(address, count, attachment_bytes=attachment_bytes)
     uids = index_and_warm(address, count)
     return Filled(address, count, False, time.perf_counter() - started, uids)
 

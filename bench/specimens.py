@@ -188,12 +188,13 @@ def attachment_message(to: str, when: datetime, size: int = 20 * 1024 * 1024) ->
 SPECIMEN_KINDS = ("small", "newsletter", "attachment")
 
 
-def specimens(to: str, newest: datetime) -> list[tuple[str, bytes]]:
+def specimens(to: str, newest: datetime,
+              attachment_bytes: int = 20 * 1024 * 1024) -> list[tuple[str, bytes]]:
     """(kind, bytes) of the messages the view and download figures read, newest last."""
     return [
         ("small", small_message(to, newest - timedelta(seconds=3))),
         ("newsletter", newsletter_message(to, newest - timedelta(seconds=2))),
-        ("attachment", attachment_message(to, newest - timedelta(seconds=1))),
+        ("attachment", attachment_message(to, newest - timedelta(seconds=1), attachment_bytes)),
     ]
 
 
