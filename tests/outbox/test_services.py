@@ -260,3 +260,21 @@ def test_a_broker_outage_at_publish_does_not_fail_the_send(
     assert OutgoingMessage.objects.filter(pk=message.pk, state=MessageState.QUEUED).exists()
     assert "the sweeper will retry" in caplog.text
     assert publish.publish_deliver(message.pk) is False
+
+
+def test_the_users_hourly_limit_applies_and_a_double_submit_is_not_counted(
+        published: Published) -> None:
+    user = new_user()
+    user.max_messages_per_hour = 1
+    user.save()
+    built = build(user.username)
+    services.outgoing_enqueue(user=user, from_email=user.username, built=built,
+                              smtp_password=PASSWORD)
+    with pytest.raises(services.AlreadyQueued):  # the same message again: no second slot
+        services.outgoing_enqueue(user=user, from_email=user.username, built=built,
+                                  smtp_password=PASSWORD)
+    with pytest.raises(services.LimitExceeded):
+        services.outgoing_enqueue(user=user, from_email=user.username,
+                                  built=build(user.username), smtp_password=PASSWORD)
+    assert OutgoingMessage.objects.filter(user=user).count() == 1
+    assert AuditEntry.objects.filter(kind=AuditEntry.Kind.SEND_REFUSED, actor=user).count() == 1

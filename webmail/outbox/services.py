@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.limits import SendLimitExceeded, check_send_allowed
 from accounts.models import AuditEntry, Identity, User
 from accounts.services import audit, redact
 from webmail import crypto
@@ -75,7 +76,11 @@ class IdentityNotAllowed(OutgoingRefused):
 
 
 class LimitExceeded(OutgoingRefused):
-    """Too many recipients or too large."""
+    """Too many recipients, too large, or over the user's or domain's hourly limit."""
+
+    def __init__(self, message: str, *, audited: bool = False) -> None:
+        super().__init__(message)
+        self.audited = audited
 
 
 class AlreadyQueued(OutgoingRefused):
@@ -130,10 +135,11 @@ def written_to_addresses(user: User, prefix: str, limit: int) -> list[str]:
 # --- enqueue ---------------------------------------------------------------------------------
 
 def check_limits(user: User, built: BuiltMessage) -> None:
-    """Raise ``LimitExceeded`` when the message is too large or has too many recipients.
+    """Raise ``LimitExceeded`` when the message is too large, has too many recipients, or the
+    user's or domain's limits (``accounts.limits``: per message and per hour) refuse it.
 
-    The hook for the admin issue's per-user and per-domain limits (messages per hour,
-    recipients per day): they belong here, so every path into the outbox passes them.
+    Call it once per message, right before the enqueue transaction: an allowed message counts
+    against the hourly limit at once (``check_send_allowed`` commits that count itself).
     """
     if len(built.raw) > settings.WEBMAIL_MAX_MESSAGE_BYTES:
         raise LimitExceeded(_("The message is %(size)s KiB; the limit is %(limit)s KiB.") % {
@@ -143,6 +149,11 @@ def check_limits(user: User, built: BuiltMessage) -> None:
     if len(built.recipients) > maximum:
         raise LimitExceeded(_("A message may have at most %(maximum)s recipients.")
                             % {"maximum": maximum})
+    try:
+        check_send_allowed(user=user, recipient_count=len(built.recipients),
+                           size=len(built.raw))
+    except SendLimitExceeded as exc:  # audited by accounts.limits already
+        raise LimitExceeded(str(exc), audited=True) from exc
 
 
 def _header_addresses(raw: bytes) -> tuple[dict[str, set[str]], str]:
@@ -174,6 +185,8 @@ def _envelope_from(from_email: str, envelope_id: str) -> str:
 
 
 def _refuse(user: User, from_email: str, exc: OutgoingRefused) -> OutgoingRefused:
+    if isinstance(exc, LimitExceeded) and exc.audited:
+        return exc
     audit(AuditEntry.Kind.SEND_REFUSED, actor=user, subject=from_email, detail=str(exc))
     log.info("send refused for %s: %s", redact(user.username), exc)
     return exc
@@ -215,6 +228,11 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
             recipients.append(rcpt)
     if not recipients:
         raise _refuse(user, address, OutgoingRefused(_("The message has no recipients.")))
+    message_id = _normalise_message_id(built.message_id)
+    existing = OutgoingMessage.objects.filter(message_id=message_id).values_list(
+        "pk", flat=True).first()
+    if existing is not None:  # a double submit: do not count it against the limits
+        raise AlreadyQueued(_("This message was already sent."), existing)
     try:
         check_limits(user, built)
     except LimitExceeded as exc:
@@ -230,7 +248,6 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     due = max(send_at, now) if send_at is not None else now
     publish_now = due - now <= COUNTDOWN_LIMIT
     envelope_id = secrets.token_hex(16)
-    message_id = _normalise_message_id(built.message_id)
     try:
         with transaction.atomic():
             message = OutgoingMessage.objects.create(
