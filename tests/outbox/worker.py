@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -163,3 +164,62 @@ def running_worker(**env: str) -> Iterator[CeleryWorker]:
         restore_route(old)
         with contextlib.suppress(OSError):
             worker.log_path.unlink()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, so restarting it (a fault test)
+    never disturbs the machine's Redis that the other tests and xdist workers use."""
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.5):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"private redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        """Stop without saving and start again: everything queued in it is gone."""
+        self.stop()
+        self.start()
+
+
+def _reset_publisher(url: str) -> str:
+    from webmail.celery import app
+
+    old = str(app.conf.broker_url)
+    app.conf.broker_url = url
+    app._pool = None  # the connection pool and producer pool are cached per broker URL
+    app.amqp._producer_pool = None
+    return old
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[PrivateRedis]:
+    """A private Redis, with this process's publishes pointed at it for the block."""
+    server = PrivateRedis()
+    server.start()
+    old = _reset_publisher(server.url)
+    try:
+        yield server
+    finally:
+        _reset_publisher(old)
+        server.stop()
