@@ -255,3 +255,31 @@ def test_the_poll_task_needs_the_bounce_password() -> None:
     with override_settings(WEBMAIL_BOUNCE_ADDRESS="bounces@example.test",
                            WEBMAIL_BOUNCE_PASSWORD=""):
         assert bounce_mailbox_poll_task() == 0
+
+
+def test_a_plain_text_bounce_without_dsn_part_is_matched_by_message_id() -> None:
+    """Exim-style bounce text (no message/delivery-status part) quoting our Message-ID."""
+    user = new_user()
+    message = sent(user, "kijitora@remote.test")
+    text = (
+        f"From: Mail Delivery System <Mailer-Daemon@mx.remote.test>\r\n"
+        f"To: {user.username}\r\n"
+        f"Subject: Mail delivery failed: returning message to sender\r\n"
+        f"Content-Type: text/plain\r\n\r\n"
+        f"This message was created automatically by mail delivery software.\r\n\r\n"
+        f"A message that you sent could not be delivered to one or more of its\r\n"
+        f"recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
+        f"  kijitora@remote.test\r\n"
+        f"    SMTP error from remote mail server after RCPT TO:<kijitora@remote.test>:\r\n"
+        f"    host mx.remote.test [192.0.2.153]: 550 5.1.1 <kijitora@remote.test>... "
+        f"User Unknown\r\n\r\n"
+        f"------ This is a copy of the message, including all the headers. ------\r\n\r\n"
+        f"Message-ID: {message.message_id}\r\n"
+        f"From: {user.username}\r\n"
+        f"Subject: hello\r\n\r\nbody\r\n"
+    ).encode()
+    reports = dsn_ingest(user=user, raw=text, source="test")
+    assert len(reports) == 1
+    recipient = message.recipients.get()
+    assert recipient.state == RecipientState.BOUNCED
+    assert "5.1.1" in (recipient.enhanced_status or recipient.diagnostic)

@@ -26,7 +26,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from webmail.imap.gateway import MailStore
 from webmail.imap.types import MessageSummary, SearchQuery, SortKey
-from webmail.mime.dsn import DsnReport, parse_dsn
+from webmail.mime.bounce import parse_bounce
+from webmail.mime.dsn import DsnReport
 from webmail.outbox import states
 from webmail.outbox.models import (
     BounceReport,
@@ -132,7 +133,7 @@ def dsn_ingest(*, user: User, raw: bytes, source: str) -> list[BounceReport]:
 
     Raises only database errors; malformed reports are simply not DSNs.
     """
-    report = parse_dsn(raw)
+    report = parse_bounce(raw)
     if report is None:
         return []
     return _ingest(user, raw, source, report, report.original_envelope_id.strip())
@@ -251,7 +252,7 @@ def dsn_ingest_bounce_mailbox(*, raw: bytes, source: str) -> list[BounceReport]:
     """A report from the shared bounce mailbox: its owner is found by our ENVID, else by the
     VERP token of the address it was delivered to. Both are 128-bit random tokens, so a forged
     report cannot reach a message its sender has not seen. ``[]`` when nothing matches."""
-    report = parse_dsn(raw)
+    report = parse_bounce(raw)
     if report is None:
         return []
     token = report.original_envelope_id.strip()
