@@ -231,6 +231,8 @@ WEBMAIL_SEND_CLAIM_TIMEOUT = env_int("WEBMAIL_SEND_CLAIM_TIMEOUT", 600, minimum=
 WEBMAIL_OUTBOX_RETENTION_DAYS = env_int("WEBMAIL_OUTBOX_RETENTION_DAYS", 90, minimum=1)
 # Optional VERP bounce address, e.g. "bounces@example.test" (see docs/operations.md).
 WEBMAIL_BOUNCE_ADDRESS = env_str("WEBMAIL_BOUNCE_ADDRESS", "")
+# The bounce mailbox's IMAP password (the worker polls it); only read when the address is set.
+WEBMAIL_BOUNCE_PASSWORD = env_secret("WEBMAIL_BOUNCE_PASSWORD", "")
 
 # --- Celery ---
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
@@ -254,9 +256,16 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+# Keep a worker's database connection across tasks (Celery closes it after each task by
+# default); health checks replace a broken one.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "webmail")
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "webmail.outbox.tasks.outbox_sweep_task", "schedule": 30.0},
+    "bounce-mailbox-poll": {
+        "task": "webmail.outbox.tasks.bounce_mailbox_poll_task", "schedule": 60.0,
+    },
     "compose-uploads-cleanup": {
         "task": "webmail.compose.tasks.compose_uploads_cleanup_task", "schedule": 3600.0,
     },
