@@ -81,12 +81,31 @@ def test_probe_reports_a_failed_starttls(mail_stack: None) -> None:
 
 def test_smtp_half_reports_each_step(mail_stack: None) -> None:
     smtp = profile_check(_stack_profile()).smtp
-    # Until webmail.outbox.smtp offers ``probe``, the SMTP half says so instead of guessing.
-    statuses = {s.status for s in smtp.steps}
-    assert statuses <= {"ok", "skipped", "warning"}, smtp.steps
+    assert smtp.ok, smtp.steps
     assert smtp.server == "127.0.0.1:10025 (none)"
+    names = [s.name for s in smtp.steps]
+    assert names == ["connect and greeting", "EHLO", "AUTH"]
+    ehlo = smtp.steps[1]
+    assert ehlo.status == "ok" and "DSN" in ehlo.detail and "SIZE" in ehlo.detail
+    assert "DSN" in smtp.capabilities
+    assert smtp.steps[2].status == "skipped"  # no test credential: no AUTH tried
     closed = profile_check(_closed_profile("closed-smtp")).smtp
+    assert not closed.ok
     assert closed.server.startswith("127.0.0.1:")
+    assert closed.steps[-1].status == "failed" and "Refused" in closed.steps[-1].detail
+
+
+def test_smtp_probe_auth_against_postfix_submission(mail_stack: None) -> None:
+    from tests.infra import mailstack
+    from webmail.imap.types import Credentials, Security, ServerAddress
+    from webmail.outbox.smtp import probe
+
+    server = ServerAddress("127.0.0.1", mailstack.SUBMISSION_PORT, Security.NONE, 5)
+    address = mailstack.new_address()
+    good = probe(server, Credentials(address, mailstack.PASSWORD))
+    assert good.ok and good.steps[-1] == type(good.steps[-1])("AUTH", "ok", "accepted")
+    bad = probe(server, Credentials(address, "wrong"))
+    assert not bad.ok and bad.steps[-1].status == "failed" and "535" in bad.steps[-1].detail
 
 
 def test_admin_action_reports_each_profile(staff_client: Client, mail_stack: None) -> None:

@@ -352,3 +352,64 @@ def _error_text(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {text}" if text != exc.__class__.__name__ else text
 
+
+
+# --- "test connection" for the admin: every step reported, nothing raised -------------------
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    name: str
+    status: str  # ok, warning, failed, skipped
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    steps: tuple[ProbeStep, ...]
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(step.status != "failed" for step in self.steps)
+
+
+def probe(server: ServerAddress, credentials: Credentials | None = None) -> ProbeResult:
+    """Connect, greet, TLS, EHLO (which extensions: DSN, SIZE, AUTH …) and, only with a test
+    credential, AUTH. Never raises: each failure is a failed step with the server's words."""
+    steps: list[ProbeStep] = []
+    client: smtplib.SMTP | None = None
+    try:
+        try:
+            client, name = _open(server)
+        except _SessionError as exc:
+            steps.append(ProbeStep("connect, greeting, EHLO", "failed", exc.detail))
+            return ProbeResult(tuple(steps))
+        tls = {Security.SSL: "implicit TLS", Security.STARTTLS: "STARTTLS"}.get(server.security)
+        steps.append(ProbeStep("connect and greeting", "ok", f"said {name}"))
+        if tls:
+            steps.append(ProbeStep(tls, "ok", "encrypted"))
+        extensions = tuple(sorted(k.upper() for k in client.esmtp_features))
+        auth = client.esmtp_features.get("auth", "").strip()
+        missing = [e for e in ("DSN", "8BITMIME", "SMTPUTF8") if e not in extensions]
+        steps.append(ProbeStep(
+            "EHLO", "warning" if "DSN" in missing else "ok",
+            f"offers {', '.join(extensions) or 'nothing'}"
+            + (f"; AUTH mechanisms: {auth}" if auth else "")
+            + (f"; missing {', '.join(missing)}" if missing else "")))
+        if credentials is None:
+            steps.append(ProbeStep("AUTH", "skipped", "no test credential given"))
+        else:
+            try:
+                _login(client, credentials)
+                steps.append(ProbeStep("AUTH", "ok", "accepted"))
+            except _SessionError as exc:
+                steps.append(ProbeStep("AUTH", "failed", exc.detail))
+        return ProbeResult(tuple(steps), extensions)
+    except (OSError, smtplib.SMTPException) as exc:
+        steps.append(ProbeStep("connect" if client is None else "session", "failed",
+                               _error_text(exc)))
+        return ProbeResult(tuple(steps))
+    finally:
+        if client is not None:
+            _quietly(client.quit)
