@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib import messages
@@ -39,12 +40,16 @@ from webmail.mail.bodies import message_content, message_digest
 from webmail.mail.forms import list_params
 from webmail.mail.parts import INLINE_IMAGE_TYPES, download_type, stream_decoded, stream_text
 from webmail.mail.selectors import (
+    FolderTree,
+    ListParams,
+    MailboxPage,
     folder_tree,
+    mailbox_page,
     message_neighbours,
     message_page,
     message_summary,
 )
-from webmail.mail.views import actions
+from webmail.mail.views import actions, live
 from webmail.mail.views.common import (
     back_url,
     clean_folder,
@@ -117,8 +122,11 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
                             max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
                             allow_remote=lambda sender: remote_allowed(
                                 request.user, sender))  # type: ignore[arg-type]
-    size = page_size(request)
-    list_page = (page.position - 1) // size + 1 if page.position else 1
+        size = page_size(request)
+        list_page = (page.position - 1) // size + 1 if page.position else 1
+        state = live.page_state(store, folder)
+        listing = _listing(request, store, folder=folder, tree=tree,
+                           params=replace(params, page=list_page), size=size)
     here = message_url(folder, number)
     query = params.querystring(page=1)
     context = {
@@ -148,10 +156,24 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         "draft_url": compose_url("draft", folder, number),
         "is_draft": tree.role(folder) is SpecialUse.DRAFTS,
         "move_targets": [n for n in tree.targets if n.name != folder],
+        "archive_folder": tree.special(SpecialUse.ARCHIVE) or "",
+        "listing": listing,
+        "live_state": state,
         "attachments": [(a, part_url(folder, number, a.section))
                         for a in (page.digest.attachments if page.digest else ())],
     }
     return render(request, "mail/message.html", context)
+
+
+def _listing(request: HttpRequest, store: MailStore, *, folder: str, tree: FolderTree,
+             params: ListParams, size: int) -> MailboxPage | None:
+    """The list page the message is on, shown beside it on wide screens (CSS hides it on
+    narrow ones). Its failure must not hide the message, so it gives None."""
+    try:
+        return mailbox_page(store, user_key=user_key(request), folder=folder,
+                            role=tree.role(folder), params=params, page_size=size)
+    except ImapError:
+        return None
 
 
 def _allow_remote(request: HttpRequest, store: MailStore, folder: str, uid: int,
