@@ -156,3 +156,31 @@ def test_without_qresync_an_expunge_falls_back_to_sorting(alice: Persona,
     index = load_index(store, key)
     assert uids[2] not in index.uids and list(index.uids) == store.truth(key)
     assert store.full_sorts == 2
+
+
+def test_without_sort_a_rebuild_fetches_values_of_new_messages_only(
+        alice: Persona, store: CountingStore) -> None:
+    rng = random.Random(5)
+    uids = _add(alice, rng, 12)
+    store._caps = store.capabilities() - {"SORT", "SORT=DISPLAY", "ESORT"}
+    store._qresync = False  # an expunge then forces a rebuild of the whole order
+    asked: list[int] = []
+    real = store.fetch_sort_values
+
+    def spy(folder: str, key: SortKey, uids: Sequence[int] | None = None) -> dict[int, Any]:
+        asked.extend(uids or [])
+        return real(folder, key, uids)
+
+    store.fetch_sort_values = spy  # type: ignore[method-assign]
+    key = IndexKey("u1", "INBOX", SortKey.FROM, False, None)
+    first = load_index(store, key)
+    assert sorted(asked) == sorted(uids)
+    assert list(first.uids) == store.truth(key)
+    asked.clear()
+    _expunge(alice, [uids[3]])
+    new = _add(alice, rng, 2)
+    store.refresh()
+    again = load_index(store, key)
+    fetched = sorted(set(asked))
+    assert fetched == sorted(new)  # the headers of the other messages are not fetched again
+    assert list(again.uids) == store.truth(key)

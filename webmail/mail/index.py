@@ -39,11 +39,11 @@ import hashlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from django.core.cache import cache
 
-from webmail.imap.gateway import MailStore
+from webmail.imap.gateway import MailStore, fallback_order
 from webmail.imap.types import FolderStatus, SearchQuery, SortKey
 
 INDEX_VERSION = 2
@@ -140,9 +140,36 @@ def load_index(store: MailStore, key: IndexKey) -> FolderIndex:
             if caught_up is not None:
                 _store(cache_key, status, caught_up)
                 return FolderIndex(caught_up, status, from_cache=False)
-    uids = array("I", store.sorted_uids(key.folder, key.sort, key.reverse, key.query))
+    uids = _full_order(store, key, status)
     _store(cache_key, status, uids)
     return FolderIndex(uids, status, from_cache=False)
+
+
+def _full_order(store: MailStore, key: IndexKey, status: FolderStatus) -> array[int]:
+    """The whole order: the server's SORT; without SORT (names, subjects, sizes) the
+    gateway's fallback order over sort values kept in the cache per UID, so a rebuild fetches
+    the values of new messages only, never every message's headers again."""
+    if (key.sort is SortKey.DATE or not isinstance(store, IncrementalStore)
+            or "SORT" in store.capabilities()):
+        return array("I", store.sorted_uids(key.folder, key.sort, key.reverse, key.query))
+    values_key = _values_key(key, status.uidvalidity)
+    cached = cache.get(values_key)
+    values: dict[int, Any] = cached if isinstance(cached, dict) else {}
+    uids = store.uids_from(key.folder, 1, key.query)
+    missing = [u for u in uids if u not in values]
+    if missing:
+        values.update(store.fetch_sort_values(key.folder, key.sort, missing))
+    if key.query is None:  # the whole folder: forget the values of messages that are gone
+        present = set(uids)
+        values = {u: v for u, v in values.items() if u in present}
+    cache.set(values_key, values, INDEX_TIMEOUT)
+    return array("I", fallback_order(uids, key.sort, key.reverse, values))
+
+
+def _values_key(key: IndexKey, uidvalidity: int) -> str:
+    text = "\x00".join([str(INDEX_VERSION), key.user, key.folder, str(uidvalidity),
+                        key.sort.value])
+    return "mail:sortvalues:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _store(cache_key: str, status: FolderStatus, uids: array[int]) -> None:
