@@ -5,7 +5,8 @@ All messages of the shared XSS corpus (``shared/corpora/xss``) and of the projec
 pages: the mailbox page listing it, the message view with its body frame, the body document on
 its own, the raw source, reply and forward in compose, and its attachments (which must
 download). The ``interaction`` column (click, hover, type) is performed in the rendered body.
-Then the message view (and its body frame) again with remote content allowed (``?remote=1``).
+Then, where the view offers "show remote images", the message view (and its body frame)
+again with remote content allowed (``?remote=1``).
 
 Nothing may happen: no ``window.__xss`` in any frame, no dialog, no popup or new tab (other
 than the user's own click on a link, opened without opener and referrer), no navigation away,
@@ -35,6 +36,7 @@ MESSAGES = all_corpus_messages()  # a missing corpus fails collection; it never 
 CHUNKS = 4
 ATTACHMENT_LINKS = "section.attachments a[href]"
 MESSAGE_LINKS = "table.messages td.col-subject a[href]"
+REMOTE_LINK = ".remote-banner a[href*='remote=1']"
 RASTER = {"image/png", "image/gif", "image/jpeg", "image/webp"}
 ACTIVE_TYPES = ("text/html", "application/xhtml", "image/svg", "text/xml", "application/xml",
                 "javascript", "ecmascript", "text/css", "multipart/")
@@ -104,16 +106,20 @@ def _message_problems(session: BrowserSession, uid: int, message: CorpusMessage)
                             interaction=message.interaction, body_path=path + "body/")
     attachments = session.page.eval_on_selector_all(
         ATTACHMENT_LINKS, "els => els.map(e => e.getAttribute('href'))")
+    offered_remote = session.page.locator(REMOTE_LINK).count() > 0
     problems += visitor.open(path + "body/", label=f"{tag} body document", kind="body",
                              interaction=message.interaction)
     problems += visitor.open(path + "raw/", label=f"{tag} raw source", kind="raw")
     problems += visitor.open(f"/compose/?reply={ref}", label=f"{tag} reply", kind="app")
     problems += visitor.open(f"/compose/?forward={ref}", label=f"{tag} forward", kind="app")
     problems += _attachment_problems(session, message, attachments)
-    # The owner chose "show remote images": still nothing may run, pop up or navigate.
-    problems += visitor.open(path + "?remote=1", label=f"{tag} message view, remote shown",
-                             kind="message", interaction=message.interaction, remote=True,
-                             body_path=path + "body/?remote=1")
+    # The owner chose "show remote images" (offered when something remote was blocked; for
+    # other messages both policies give the same body, see tests/security/test_remote_policy):
+    # still nothing may run, pop up or navigate, and nothing may load from private addresses.
+    if offered_remote:
+        problems += visitor.open(path + "?remote=1", label=f"{tag} message view, remote shown",
+                                 kind="message", interaction=message.interaction, remote=True,
+                                 body_path=path + "body/?remote=1")
     return problems
 
 

@@ -16,17 +16,21 @@
       if (["srcdoc", "ping"].includes(name)) problems.push(name + " on " + describe(el));
       if (["action", "formaction"].includes(name) && !/^\/(?![\/\\])/.test(attr.value))
         problems.push(name + " to " + attr.value.slice(0, 80) + " on " + describe(el));
-      if (["href", "src", "action", "formaction"].includes(name) &&
-          /^\s*(javascript|vbscript|data):/i.test(attr.value))
+      const dataImage = el.localName === "img" && name === "src" &&
+        /^data:image\/(png|gif|jpe?g|webp)[;,]/i.test(attr.value);
+      if (["href", "src", "action", "formaction"].includes(name) && !dataImage &&
+          /^[\s\u0000-\u001f]*(javascript|vbscript|data):/i.test(attr.value))
         problems.push("script-capable URL on " + describe(el));
     }
     if (["object", "embed", "applet", "base", "frame", "frameset", "portal"].includes(el.localName))
       problems.push("element " + describe(el));
     if (el.localName === "meta" && el.hasAttribute("http-equiv"))
       problems.push("meta http-equiv " + el.getAttribute("http-equiv"));
-    if (el.localName === "img") {
-      const src = el.getAttribute("src") || "";
-      if (!src.startsWith("/") && !src.startsWith(origin + "/") && !src.startsWith("data:"))
+    if (el.localName === "img" && el.hasAttribute("src")) {
+      // Our own images, data: images, or a draft's cid: reference (which loads nothing).
+      const src = el.getAttribute("src");
+      if (!/^\/(?![\/\\])/.test(src) && !src.startsWith(origin + "/") &&
+          !/^(data:image\/|cid:)/i.test(src))
         problems.push("image from elsewhere: " + src.slice(0, 80));
     }
   }

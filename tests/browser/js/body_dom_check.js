@@ -1,6 +1,9 @@
 // Inside a rendered mail body document (ours, or the iframe's): what must never be there
 // after Chromium parsed the sanitized markup. Returns a list of problem strings.
-() => {
+(given) => {
+  // ``given``: a parsed, unrendered document to check instead of the page's own.
+  const document = given || window.document;
+  const rendered = !given;
   const problems = [];
   const HTML_NS = "http://www.w3.org/1999/xhtml";
   const DENY = new Set(["script", "iframe", "frame", "frameset", "object", "embed", "applet",
@@ -46,7 +49,7 @@
       if (el.getAttribute("target") !== "_blank" || !rel.includes("noopener") || !rel.includes("noreferrer"))
         problems.push("link without target=_blank rel=noopener noreferrer: " + el.outerHTML.slice(0, 120));
     }
-    const position = getComputedStyle(el).position;
+    const position = rendered ? getComputedStyle(el).position : "";
     if (position === "fixed" || position === "sticky")
       problems.push("position:" + position + " on " + describe(el));
   }
