@@ -129,3 +129,37 @@ def test_attachment_download_memory_stays_bounded(alice: Persona,
         tracemalloc.stop()
     assert received == len(blob) and digest_ok
     assert peak < 30 * 1024 * 1024, f"peak growth {peak / 1e6:.1f} MB"
+
+
+def test_message_page_leaves_the_body_html_to_the_body_document(
+        alice: Persona, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_message(subject="newsletter", html="<p>" + "word " * 20000 + "</p>")
+    uid = alice.append(raw)
+    assert alice_client.get(f"/mail/INBOX/{uid}/").status_code == 200  # parsed, cached
+    from django.core.cache import cache
+
+    asked: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(cache, name)
+
+        def get_many(self, keys: list[str]) -> dict[str, Any]:
+            asked.extend(keys)
+            return cache.get_many(keys)
+
+    monkeypatch.setattr("webmail.mail.bodies.cache", Recording())
+    fetched: list[int] = []
+
+    def fetch_message(self: ImapStore, folder: str, uid: int) -> bytes:
+        fetched.append(uid)
+        return b""
+
+    monkeypatch.setattr(ImapStore, "fetch_message", fetch_message)
+    assert alice_client.get(f"/mail/INBOX/{uid}/").status_code == 200
+    assert asked and not any(k.startswith("mail:body:") for k in asked)
+    asked.clear()
+    response = alice_client.get(f"/mail/INBOX/{uid}/body/")
+    assert response.status_code == 200 and b"word word" in response.content
+    assert any(k.startswith("mail:body:") for k in asked)
+    assert fetched == []  # both came from the cache

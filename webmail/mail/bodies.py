@@ -102,26 +102,35 @@ def _key(kind: str, *parts: object) -> str:
 
 
 def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
-                    policy: RemotePolicy) -> tuple[MessageDigest, RenderedBody]:
+                    policy: RemotePolicy, html: bool = True) -> tuple[MessageDigest, RenderedBody]:
     """The digest and the rendered body of one message, from the cache or the server.
 
-    Raises ``ImapNotFound`` when the message does not exist, and what the store raises.
+    ``html=False`` (the message page, whose body is a document of its own) leaves the body's
+    HTML out (``""``) and reads only the small facts about it from the cache, not the HTML,
+    which can be megabytes. Raises ``ImapNotFound`` when the message does not exist, and what
+    the store raises.
     """
     uidvalidity = store.select(folder).uidvalidity
     base = (user_key, folder, uidvalidity, uid)
     digest_key = _key("digest", DIGEST_VERSION, *base)
     body_key = _key("body", POLICY_VERSION, policy.value, *base)
-    found = cache.get_many([digest_key, body_key])
-    digest, body = found.get(digest_key), found.get(body_key)
-    if isinstance(digest, MessageDigest) and isinstance(body, RenderedBody):
-        return digest, body
+    facts_key = _key("bodyfacts", POLICY_VERSION, policy.value, *base)
+    found = cache.get_many([digest_key, body_key if html else facts_key])
+    digest = found.get(digest_key)
+    if isinstance(digest, MessageDigest):
+        if html and isinstance(body := found.get(body_key), RenderedBody):
+            return digest, body
+        facts = found.get(facts_key)
+        if not html and isinstance(facts, tuple) and len(facts) == 2:
+            return digest, RenderedBody("", int(facts[0]), bool(facts[1]))
     raw = store.fetch_message(folder, uid)
     parsed = parse_message(raw)
     embedded = _embeddable(raw, parsed)
     digest = _digest(parsed, raw, embedded)
     body = _render(parsed, policy, embedded)
-    cache.set_many({digest_key: digest, body_key: body}, CACHE_TIMEOUT)
-    return digest, body
+    cache.set_many({digest_key: digest, body_key: body,
+                    facts_key: (body.remote_blocked, body.has_remote)}, CACHE_TIMEOUT)
+    return digest, (body if html else dataclasses.replace(body, html=""))
 
 
 def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:

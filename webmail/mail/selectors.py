@@ -300,8 +300,9 @@ def message_page(store: MailStore, *, user_key: str, folder: str, uid: int, para
     body: RenderedBody | None = None
     if summary.size <= max_bytes:
         policy = RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK
+        # The body itself is the body document's (its own request): only facts about it here.
         digest, body = message_content(store, user_key=user_key, folder=folder, uid=uid,
-                                       policy=policy)
+                                       policy=policy, html=False)
     if not summary.seen:
         store.set_flags(folder, [uid], ["\\Seen"], add=True)
         summary = replace(summary, flags=summary.flags | {"\\Seen"})
