@@ -116,6 +116,8 @@ class LoadResult:
     errors: list[str]
     sent: int
     accepted: int
+    list_throughput: float = 0.0  # warm list pages/s of the big folder, 8 clients
+    throughput_clients: int = 0
 
     def percentile(self, action: str, q: float) -> float:
         values = sorted(self.latencies.get(action, []))
@@ -186,10 +188,43 @@ def _accepted(env: dict[str, str]) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
+def list_throughput(port: int, address: str, clients: int, seconds: float) -> float:
+    """Warm list pages per second of ``address``'s folder on the running server: ``clients``
+    threads, each its own signed-in session, pages 1-5 in turn, no pauses."""
+    browsers = []
+    for _ in range(clients):
+        browser = Browser(port)
+        browser.sign_in(address)
+        browser.request("GET", "/mail/INBOX/")  # warm: the index is built, the rows seen
+        browsers.append(browser)
+    done = [0] * clients
+    failed: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        while time.monotonic() < deadline:
+            status, _h, _page = browsers[i].request("GET",
+                                                    f"/mail/INBOX/?page={1 + done[i] % 5}")
+            if status != 200:
+                failed.append(str(status))
+            done[i] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise RuntimeError(f"list pages failed under throughput: {failed[:5]}")
+    return sum(done) / (time.monotonic() - started)
+
+
 def run_load(users: int, seconds: float, think: float, scratch: Path,
-             web_workers: int = 2, threads: int = 8) -> LoadResult:
-    """Start the servers, run the virtual users, stop everything; raises RuntimeError when
-    the servers cannot start."""
+             web_workers: int = 2, threads: int = 8, big: str = "",
+             throughput_seconds: float = 0.0, throughput_clients: int = 8) -> LoadResult:
+    """Start the servers, measure list throughput on ``big``'s folder (when given), run the
+    virtual users, stop everything; raises RuntimeError when the servers cannot start."""
     from aiosmtpd.controller import Controller
 
     run_id = secrets.token_hex(4)
@@ -223,8 +258,11 @@ def run_load(users: int, seconds: float, think: float, scratch: Path,
     errors: list[str] = []
     sent = 0
     lock = threading.Lock()
+    throughput = 0.0
     try:
         _wait_port(port, procs[0])
+        if big and throughput_seconds > 0:
+            throughput = list_throughput(port, big, throughput_clients, throughput_seconds)
         browsers = []
         for address in addresses:
             browser = Browser(port)
@@ -303,7 +341,8 @@ def run_load(users: int, seconds: float, think: float, scratch: Path,
         controller.stop()
     if errors:
         (scratch / "load-errors.txt").write_text("\n".join(errors))
-    return LoadResult(users, elapsed, latencies, errors, sent, accepted)
+    return LoadResult(users, elapsed, latencies, errors, sent, accepted, throughput,
+                      throughput_clients if throughput else 0)
 
 
 def summary(result: LoadResult) -> dict[str, float]:
