@@ -32,9 +32,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.models import RemotePolicy as RemotePolicyChoice
 from accounts.preferences import remote_allowance_add
 from accounts.selectors import remote_allowed, user_settings
+from webmail.compose.models import Contact
 from webmail.imap.errors import ImapError, ImapNotFound
 from webmail.imap.gateway import MailStore
-from webmail.imap.types import SpecialUse
+from webmail.imap.types import Address, SpecialUse
 from webmail.imap.validate import parse_uid
 from webmail.mail.bodies import message_content, message_digest
 from webmail.mail.forms import list_params
@@ -62,6 +63,7 @@ from webmail.mail.views.common import (
     user_key,
 )
 from webmail.mail.views.mailbox import render_mailbox
+from webmail.outbox.selectors import MessageDelivery, delivery_for_message_id
 from webmail.sanitize import RemotePolicy
 
 log = logging.getLogger(__name__)
@@ -159,10 +161,31 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         "archive_folder": tree.special(SpecialUse.ARCHIVE) or "",
         "listing": listing,
         "live_state": state,
+        "delivery": _delivery(request, page.summary.message_id),
+        "contact_candidate": _contact_candidate(request, page.summary.sender),
         "attachments": [(a, part_url(folder, number, a.section))
                         for a in (page.digest.attachments if page.digest else ())],
     }
     return render(request, "mail/message.html", context)
+
+
+def _delivery(request: HttpRequest, message_id: str) -> MessageDelivery | None:
+    """Per-recipient delivery chips when this is a message the user sent from here."""
+    if not message_id:
+        return None
+    return delivery_for_message_id(request.user, message_id)  # type: ignore[arg-type]
+
+
+def _contact_candidate(request: HttpRequest, senders: tuple[Address, ...]) -> Address | None:
+    """The sender, for "Add sender to contacts", unless already a contact or the user."""
+    if not senders or not senders[0].email:
+        return None
+    sender = senders[0]
+    email = sender.email.lower()
+    if email == request.user.get_username().lower() or Contact.objects.filter(
+            owner=request.user, email=email).exists():  # type: ignore[misc]
+        return None
+    return sender
 
 
 def _listing(request: HttpRequest, store: MailStore, *, folder: str, tree: FolderTree,
