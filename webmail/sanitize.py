@@ -18,6 +18,7 @@ import enum
 import html as htmllib
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -41,6 +42,10 @@ POLICY_VERSION = "sanitize-1"
 #: HTML beyond this many characters is not shown: a browser-grade parse in pure Python costs
 #: about 4 s per MB, and a message that long is a document, not a mail to read in the frame.
 MAX_HTML_CHARS = 2_000_000
+#: Seconds the first pass may take. A browser-grade parse is quadratic on some markup (deeply
+#: nested formatting elements or tables: ~30 s for 100 KB); past this the rest of the passes
+#: are not run and the body is shown as plain text (stricter, never looser).
+FIRST_PASS_BUDGET = 5.0
 logger = logging.getLogger(__name__)
 
 _TAG_ATTRS: Mapping[str, frozenset[str]] = {
@@ -115,8 +120,41 @@ def sanitize_html(
     html, truncated = _truncate(html)
     memo: _Memo = {}
     first = _Pass(policy, cid_map, memo)
-    out = _settle(first.run(html), lambda: _Pass(policy, cid_map, memo))
+    started = time.monotonic()
+    out = first.run(html)
+    if time.monotonic() - started > FIRST_PASS_BUDGET:
+        logger.warning("HTML body too costly to sanitize (%d characters); shown as text",
+                       len(html))
+        return SanitizedHtml(_plain_text(html), first.blocked, bool(first.blocked), truncated)
+    out = _settle(out, lambda: _Pass(policy, cid_map, memo))
     return SanitizedHtml(out, first.blocked, bool(first.blocked or first.shown), truncated)
+
+
+def _plain_text(html: str) -> str:
+    """The text of ``html`` without any markup, escaped: no parser, one linear scan."""
+    lower = html.lower()
+    out: list[str] = []
+    i, end = 0, len(html)
+    while i < end:
+        start = html.find("<", i)
+        if start < 0:
+            out.append(html[i:])
+            break
+        out.append(html[i:start] + " ")
+        if lower.startswith("<!--", start):
+            close = html.find("-->", start + 4)
+            i = end if close < 0 else close + 3
+            continue
+        raw = _RAW_TEXT.match(lower, start)
+        close = lower.find("</" + raw[1], start) if raw else start
+        close = html.find(">", close) if close >= 0 else -1
+        i = end if close < 0 else close + 1
+    text = re.sub(r"[ \t\r\f\v]+", " ", htmllib.unescape("".join(out)))
+    text = re.sub(r"\n[ \n]*\n", "\n\n", text).strip()
+    return f'<div style="white-space:pre-wrap">{htmllib.escape(text, quote=False)}</div>'
+
+
+_RAW_TEXT = re.compile(r"<(script|style|title|template|textarea|xmp|noscript)\b")
 
 
 def _truncate(html: str) -> tuple[str, bool]:

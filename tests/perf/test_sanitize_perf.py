@@ -85,3 +85,21 @@ def test_a_truncated_body_says_so_in_the_message_view(monkeypatch: pytest.Monkey
     assert body.html.count("paragraph of the newsletter") < 100
     short = _render(parse_message(raw[:400]), RemotePolicy.BLOCK, {})
     assert "too long" not in short.html
+
+
+def test_a_body_over_the_time_budget_is_shown_as_plain_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("webmail.sanitize.FIRST_PASS_BUDGET", 0.0)
+    html = ('<p style="color:red">Hello &amp; <b>world</b></p><script>alert(1)</script>'
+            '<img src="https://t.example/x.png" onerror="alert(2)"><!-- <b> -->bye <unclosed')
+    result = sanitize_html(html)
+    assert result.html == '<div style="white-space:pre-wrap">Hello &amp; world bye</div>'
+    assert result.remote_blocked == 1
+
+
+def test_the_plain_text_fallback_is_linear_on_hostile_markup(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("webmail.sanitize.FIRST_PASS_BUDGET", 0.0)
+    for hostile in ("<script" * 20000, "<!--" * 20000, "<" * 100000, "<a " * 30000):
+        out = sanitize_html(hostile).html
+        assert "<script" not in out and "<a " not in out
