@@ -18,6 +18,15 @@
   var uploadsInFlight = 0;
 
   function say(text) { if (statusBox) { statusBox.textContent = text; } }
+  // Words come translated from the page (#compose-strings); English if one is missing.
+  var words = (document.getElementById("compose-strings") || {dataset: {}}).dataset;
+  function tr(key, fallback, values) {
+    var text = words[key] || fallback;
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("%(" + k + ")s").join(String(values[k]));
+    });
+    return text;
+  }
   function markDirty() { dirty = true; }
 
   function el(tag, attrs, text) {
@@ -43,16 +52,18 @@
   var area = document.getElementById("editor-area");
   var editor = el("div", {className: "rich-editor", contenteditable: "true", role: "textbox",
     "aria-multiline": "true", "aria-label": textarea.labels && textarea.labels[0] ?
-      textarea.labels[0].textContent : "Message", hidden: ""});
+      textarea.labels[0].textContent : tr("message", "Message"), hidden: ""});
   var toolbar = el("div", {className: "editor-toolbar", role: "toolbar",
-    "aria-label": "Formatting", "aria-controls": "id_body"});
+    "aria-label": tr("formatting", "Formatting"), "aria-controls": "id_body"});
   var commands = [
-    ["bold", "B", "Bold (Ctrl+B)"], ["italic", "I", "Italic (Ctrl+I)"],
-    ["underline", "U", "Underline (Ctrl+U)"], null,
-    ["insertUnorderedList", "• List", "Bulleted list"],
-    ["insertOrderedList", "1. List", "Numbered list"],
-    ["formatBlock:blockquote", "❝ Quote", "Quote"], ["createLink", "Link", "Insert link"],
-    ["removeFormat", "Clear", "Clear formatting"]
+    ["bold", tr("boldKey", "B"), tr("bold", "Bold (Ctrl+B)")],
+    ["italic", tr("italicKey", "I"), tr("italic", "Italic (Ctrl+I)")],
+    ["underline", tr("underlineKey", "U"), tr("underline", "Underline (Ctrl+U)")], null,
+    ["insertUnorderedList", tr("bulletsShort", "• List"), tr("bullets", "Bulleted list")],
+    ["insertOrderedList", tr("numbersShort", "1. List"), tr("numbers", "Numbered list")],
+    ["formatBlock:blockquote", tr("quoteShort", "❝ Quote"), tr("quote", "Quote")],
+    ["createLink", tr("linkShort", "Link"), tr("link", "Insert link")],
+    ["removeFormat", tr("clearShort", "Clear"), tr("clear", "Clear formatting")]
   ];
   var formatButtons = [];
   commands.forEach(function (c) {
@@ -70,7 +81,7 @@
     toolbar.appendChild(b);
   });
   var modeButton = el("button", {type: "button", className: "mode", "aria-pressed": "false",
-    title: "Switch between rich text and plain text"}, "Rich text");
+    title: tr("modeTitle", "Switch between rich text and plain text")}, tr("mode", "Rich text"));
   toolbar.appendChild(modeButton);
   area.insertBefore(toolbar, textarea);
   area.insertBefore(editor, textarea);
@@ -101,7 +112,7 @@
       editor.innerHTML = textToHtml(textarea.value);
       formatField.value = "html";
     } else {
-      if (!window.confirm("Switch to plain text? Formatting will be lost.")) { return; }
+      if (!window.confirm(tr("toPlain", "Switch to plain text? Formatting will be lost."))) { return; }
       textarea.value = editor.innerText.replace(/\n{3,}/g, "\n\n");
       formatField.value = "plain";
     }
@@ -145,7 +156,7 @@
     editor.focus();
     var cmd = b.getAttribute("data-cmd");
     if (cmd === "createLink") {
-      var url = window.prompt("Link address (https://…)", "https://");
+      var url = window.prompt(tr("linkPrompt", "Link address (https://…)"), "https://");
       if (!url || !/^(https?:|mailto:)/i.test(url.trim())) { return; }
       document.execCommand("createLink", false, url.trim());
     } else if (cmd.indexOf("formatBlock:") === 0) {
@@ -216,7 +227,7 @@
     listCounter += 1;
     var listId = input.id + "-suggestions";
     var list = el("ul", {id: listId, role: "listbox", className: "suggestions",
-      "aria-label": "Suggestions", hidden: ""});
+      "aria-label": tr("suggestions", "Suggestions"), hidden: ""});
     input.parentNode.appendChild(list);
     input.setAttribute("role", "combobox");
     input.setAttribute("aria-autocomplete", "list");
@@ -319,18 +330,19 @@
 
   function removeButton(li, id, size) {
     var b = li.querySelector(".remove-upload") || el("button", {type: "button",
-      className: "link danger remove-upload"}, "Remove");
+      className: "link danger remove-upload"}, tr("remove", "Remove"));
     b.hidden = false;
     var box = li.querySelector("input[type=checkbox]");
     if (box) { box.hidden = true; }
-    b.setAttribute("aria-label", "Remove " + (li.querySelector(".name") || {}).textContent);
+    b.setAttribute("aria-label", tr("removeName", "Remove %(name)s",
+      {name: (li.querySelector(".name") || {}).textContent}));
     b.addEventListener("click", function () {
       var body = new FormData();
       body.append("token", tokenInput.value);
       fetch(uploadUrl + encodeURIComponent(id) + "/delete/", {method: "POST", body: body,
         credentials: "same-origin", headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
-        .then(function () { usedBytes -= size; li.remove(); markDirty(); say("Attachment removed"); })
-        .catch(function () { say("Could not remove the attachment"); });
+        .then(function () { usedBytes -= size; li.remove(); markDirty(); say(tr("removed", "Attachment removed")); })
+        .catch(function () { say(tr("notRemoved", "Could not remove the attachment")); });
     });
     if (!b.parentNode) { li.appendChild(b); }
   }
@@ -348,12 +360,13 @@
     list.appendChild(li);
     if (budget && usedBytes + file.size > budget) {
       li.appendChild(el("span", {className: "error", role: "alert"},
-        "Too large: attachments may add up to " + humanSize(budget) + "."));
+        tr("tooLarge", "Too large: attachments may add up to %(size)s.", {size: humanSize(budget)})));
       setTimeout(function () { li.remove(); }, 8000);
       return;
     }
-    var bar = el("progress", {max: "100", value: "0", "aria-label": "Uploading " + file.name});
-    var cancel = el("button", {type: "button", className: "link danger"}, "Cancel");
+    var bar = el("progress", {max: "100", value: "0",
+      "aria-label": tr("uploading", "Uploading %(name)s", {name: file.name})});
+    var cancel = el("button", {type: "button", className: "link danger"}, tr("cancel", "Cancel"));
     li.appendChild(bar);
     li.appendChild(cancel);
     var xhr = new XMLHttpRequest();
@@ -375,7 +388,7 @@
     xhr.addEventListener("load", function () {
       var data = {};
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = {}; }
-      if (xhr.status !== 200 || !data.id) { fail(data.error || "Upload failed."); return; }
+      if (xhr.status !== 200 || !data.id) { fail(data.error || tr("uploadFailed", "Upload failed.")); return; }
       done();
       li.setAttribute("data-upload-id", data.id);
       li.setAttribute("data-size", String(data.size));
@@ -387,9 +400,9 @@
       usedBytes += data.size - file.size;
       removeButton(li, data.id, data.size);
       markDirty();
-      say("Attached " + data.filename);
+      say(tr("attached", "Attached %(name)s", {name: data.filename}));
     });
-    xhr.addEventListener("error", function () { fail("Upload failed (network)."); });
+    xhr.addEventListener("error", function () { fail(tr("uploadNetwork", "Upload failed (network).")); });
     xhr.addEventListener("abort", function () { usedBytes -= file.size; done(); li.remove(); });
     cancel.addEventListener("click", function () { xhr.abort(); });
     xhr.open("POST", uploadUrl);
@@ -436,19 +449,19 @@
     if (saving || submitting) { return Promise.resolve(); }
     saving = true;
     dirty = false;
-    say("Saving draft…");
+    say(tr("saving", "Saving draft…"));
     return fetch(draftUrl, {method: "POST", body: draftBody(), credentials: "same-origin",
       headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
       .then(function (r) { return r.json().then(function (data) { return [r.ok, data]; }); })
       .then(function (res) {
         if (res[0] && res[1].saved) {
-          say("Draft saved at " + res[1].saved);
+          say(tr("savedAt", "Draft saved at %(time)s", {time: res[1].saved}));
         } else {
           dirty = true;
-          say(res[1].error || "The draft was not saved.");
+          say(res[1].error || tr("notSaved", "The draft was not saved."));
         }
       })
-      .catch(function () { dirty = true; say("The draft was not saved (no connection)."); })
+      .catch(function () { dirty = true; say(tr("offline", "The draft was not saved (no connection).")); })
       .then(function () { saving = false; });
   }
   form.addEventListener("input", markDirty);
@@ -460,13 +473,13 @@
     saveDraft();
   });
   document.getElementById("discard-button").addEventListener("click", function (ev) {
-    if (!window.confirm("Discard this message and its draft?")) { ev.preventDefault(); return; }
+    if (!window.confirm(tr("discard", "Discard this message and its draft?"))) { ev.preventDefault(); return; }
     submitting = true;
   });
   form.addEventListener("submit", function (ev) {
     if (uploadsInFlight > 0) {
       ev.preventDefault();
-      say("Wait until the attachments are uploaded.");
+      say(tr("wait", "Wait until the attachments are uploaded."));
       return;
     }
     syncEditor();
