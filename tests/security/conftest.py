@@ -7,6 +7,7 @@ import imaplib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -66,6 +67,17 @@ def all_views() -> list[object]:
 
     walk(get_resolver().url_patterns)
     return found
+
+
+def drain(response: Any) -> None:
+    """Read a streamed response to its end (so its IMAP connection goes back to the pool).
+
+    Never ``response.close()`` in these tests: that sends ``request_finished`` again, which
+    closes the database connection in the middle of the test's transaction.
+    """
+    if getattr(response, "streaming", False):
+        for _chunk in response.streaming_content:
+            pass
 
 
 def _quote(folder: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.conftest import Mailbox, all_routes
+from tests.security.conftest import Mailbox, all_routes, drain
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.django_db]
 
@@ -55,7 +55,7 @@ def test_every_route_sends_the_security_headers(mailbox: Mailbox) -> None:
             assert csp.get("base-uri") == ["'none'"], where
             assert script_sources(csp) == ["'self'"], where
             assert csp.get("object-src") == ["'none'"], where
-        response.close()
+        drain(response)
         checked += 1
     assert checked > 50
 
@@ -101,4 +101,4 @@ def test_source_and_parts_are_sandboxed_text_or_downloads(mailbox: Mailbox) -> N
     assert "sandbox" in directives(part["Content-Security-Policy"])
     for response in (raw, download, part):
         assert response["X-Content-Type-Options"] == "nosniff"
-        response.close()
+        drain(response)

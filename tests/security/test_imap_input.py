@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
-from tests.security.conftest import Mailbox, mailbox_state, without_seen
+from tests.security.conftest import Mailbox, drain, mailbox_state, without_seen
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.django_db]
 
@@ -28,7 +28,7 @@ def _get(client: Client, path: str) -> int:
     status = response.status_code
     if status == 400:
         assert INVALID_PAGE in response.content, path  # the friendly page, not a bare 400
-    response.close()
+    drain(response)
     return status
 
 
