@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 screenshots: $(STAMP)
-	$(PY) -m tests.browser.screenshots
+	$(PY) -m tests.ux.screenshots
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

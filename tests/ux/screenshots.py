@@ -3,7 +3,7 @@
 Runs the webmail on a throw-away test database against the test mail stack (Dovecot on
 127.0.0.1:10143; ``bash tests/infra/mailstack.sh start``), fills a fresh mailbox with a dozen
 ordinary messages and a few sent ones, and photographs the pages with Debian's Chromium:
-desktop (1280x800), phone (390x844) and the dark theme. Writes PNG files into
+desktop (1280x800), tablet (768x1024), phone (390x844) and the dark theme. Writes PNG files into
 ``docs/screenshots/`` (``--out`` to change).
 """
 
@@ -24,6 +24,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--hide-scrollbars", "--font-render-hinting=none"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 768, "height": 1024}
 
 
 def _start_server() -> tuple[str, object]:
@@ -123,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         shot(page, "message-dark")
         page.goto(origin + "/mail/INBOX/")
         shot(page, "mailbox-dark")
+        ctx.close()
+
+        ctx, page = context(TABLET)
+        sign_in(page)
+        page.goto(origin + f"/mail/INBOX/{uids['lunch']}/")
+        shot(page, "tablet-message")
         ctx.close()
 
         ctx, page = context(PHONE)

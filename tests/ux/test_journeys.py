@@ -88,7 +88,7 @@ def test_read_search_flag_archive_drag_and_sign_out(ux: UX) -> None:
     expect(page.locator(".notice")).to_contain_text("trash")
     assert ux.persona.uids("INBOX") == []
 
-    page.click("button.sign-out")
+    page.click("button.topbar-sign-out")
     expect(page).to_have_url(re.compile(r"/login/"))
     page.goto(ux.url("/mail/INBOX/"))
     expect(page).to_have_url(re.compile(r"/login/"))
