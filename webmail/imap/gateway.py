@@ -23,6 +23,7 @@ from imapclient.response_types import Envelope
 from webmail.imap.errors import (
     ImapAuthError,
     ImapError,
+    ImapInvalidInput,
     ImapNotFound,
     ImapProtocolError,
     ImapUnavailable,
@@ -209,9 +210,42 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+class SearchText(str):
+    """A value from the user inside search criteria: always sent as an IMAP quoted string."""
+
+
+def _quoted_string(value: str) -> bytes:
+    # RFC 3501 quoted string; CR, LF and NUL never get here (check_search_text refuses them).
+    raw = value.encode("utf-8")
+    return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def wire_criteria(criteria: Sequence[Any]) -> bytes | list[Any]:
+    """The criteria in the form that reaches the server as values, never as syntax.
+
+    imapclient sends a value without a space, quote or backslash as a bare atom, so a search
+    for ``(x`` or ``{5}`` would reach the server as syntax (a parenthesis, a literal that makes
+    it wait). With ASCII-only user values (``SearchText``) the criteria are therefore one line
+    in which each user value is a quoted string and the rest are our own fixed atoms; a
+    non-ASCII value is left to imapclient, which sends every 8-bit argument as a literal."""
+    texts = [item for item in criteria if isinstance(item, SearchText)]
+    if any(not text.isascii() for text in texts):
+        return [str(item) for item in criteria]
+    parts = []
+    for item in criteria:
+        if isinstance(item, SearchText):
+            parts.append(_quoted_string(item))
+        else:
+            atom = str(item)
+            if not atom or any(ch in atom for ch in ' (){}%"\\\r\n\x00'):
+                raise ImapInvalidInput(f"not a search keyword: {atom!r}")
+            parts.append(atom.encode("ascii"))
+    return b" ".join(parts)
+
+
 def search_criteria(query: SearchQuery) -> list[Any]:
-    """IMAP SEARCH criteria for a query, as a list of values that imapclient quotes."""
-    text = check_search_text(query.text)
+    """IMAP SEARCH criteria for a query: our keywords, the user's text as ``SearchText``."""
+    text = SearchText(check_search_text(query.text))
     criteria: list[Any] = []
     if text:
         if query.field is SearchField.ALL:
@@ -457,10 +491,10 @@ class ImapStore:
             # even with REVERSE, which would list same-second arrivals oldest first under
             # "newest first". The mirror image of the ascending order has no such surprise.
             uids = [int(u) for u in self._call("sort", lambda: self._client.sort(
-                [sort_key], criteria, charset="UTF-8"))]
+                [sort_key], wire_criteria(criteria), charset="UTF-8"))]
             return uids[::-1] if reverse else uids
         uids = [int(u) for u in self._call("search", lambda: self._client.search(
-            criteria, charset=_charset_for(criteria)))]
+            wire_criteria(criteria), charset=_charset_for(criteria)))]
         values = (self.fetch_sort_values(folder, key, uids)
                   if key is not SortKey.DATE and uids else {})
         return fallback_order(uids, key, reverse, values)
@@ -605,9 +639,9 @@ class ImapStore:
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         self.select(folder)
-        criteria = ["HEADER", "Message-ID", check_search_text(message_id)]
+        criteria = ["HEADER", "Message-ID", SearchText(check_search_text(message_id))]
         return sorted(int(u) for u in self._call("search", lambda: self._client.search(
-            criteria)))
+            wire_criteria(criteria), charset=_charset_for(criteria))))
 
     def changes_since(self, folder: str, modseq: int) -> Changes | None:
         """Flag changes and new messages since ``modseq`` (CONDSTORE), or None without it.
@@ -671,7 +705,7 @@ class ImapStore:
         first = max(1, int(first_uid))
         criteria = ["UID", f"{first}:*", *(search_criteria(query) if query else [])]
         found = self._call("search", lambda: self._client.search(
-            criteria, charset=_charset_for(criteria)))
+            wire_criteria(criteria), charset=_charset_for(criteria)))
         # "n:*" also names the last message when n is above every UID (RFC 3501).
         return sorted(int(u) for u in found if int(u) >= first)
 
@@ -689,7 +723,7 @@ class ImapStore:
                 sort_key = _DISPLAY_CRITERIA.get(key, sort_key)
             criteria = ["UID", ",".join(str(u) for u in wanted)]
             return [int(u) for u in self._call("sort", lambda: self._client.sort(
-                [sort_key], criteria, charset="UTF-8"))]
+                [sort_key], wire_criteria(criteria), charset="UTF-8"))]
         values = (self.fetch_sort_values(folder, key, wanted)
                   if key is not SortKey.DATE else {})
         return fallback_order(wanted, key, False, values)
