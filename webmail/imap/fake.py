@@ -33,7 +33,6 @@ from webmail.imap.gateway import (
 from webmail.imap.structure import has_attachments
 from webmail.imap.types import (
     Address,
-    Changes,
     Folder,
     FolderStatus,
     MessageSummary,
@@ -224,10 +223,10 @@ class FakeStore:
         return ordered[::-1] if reverse else ordered
 
     def fetch_sort_values(self, folder: str, key: SortKey,
-                          uids: Sequence[int] | None = None) -> dict[int, Any]:
+                          uids: Sequence[int]) -> dict[int, Any]:
         self.calls.append(("fetch_sort_values", folder, key))
         box = self._box(folder)
-        wanted = check_uids(uids) if uids is not None else sorted(box.messages)
+        wanted = check_uids(uids)
         return {uid: _sort_value(box.messages[uid], key) for uid in wanted
                 if uid in box.messages}
 
@@ -315,11 +314,6 @@ class FakeStore:
         box = self._box(folder)
         return [uid for uid, m in sorted(box.messages.items())
                 if text in _header_text(_parse(m.raw), "Message-ID").casefold()]
-
-    def changes_since(self, folder: str, modseq: int) -> Changes | None:
-        """No CONDSTORE here: callers take the path they take for servers without it."""
-        self._box(folder)
-        return None
 
     def refresh_selected(self) -> None:
         """Nothing is cached in the fake."""

@@ -31,7 +31,6 @@ from webmail.imap.errors import (
 from webmail.imap.structure import has_attachments
 from webmail.imap.types import (
     Address,
-    Changes,
     Credentials,
     Folder,
     FolderStatus,
@@ -106,7 +105,7 @@ class MailStore(Protocol):
                     query: SearchQuery | None = None) -> list[int]: ...
     def fetch_summaries(self, folder: str, uids: Sequence[int]) -> list[MessageSummary]: ...
     def fetch_sort_values(self, folder: str, key: SortKey,
-                          uids: Sequence[int] | None = None) -> dict[int, Any]: ...
+                          uids: Sequence[int]) -> dict[int, Any]: ...
     def fetch_message(self, folder: str, uid: int) -> bytes: ...
     def fetch_part(self, folder: str, uid: int, section: str, offset: int = 0,
                    length: int | None = None) -> bytes: ...
@@ -117,7 +116,6 @@ class MailStore(Protocol):
     def append(self, folder: str, message: bytes, flags: Sequence[str] = (),
                when: datetime | None = None) -> int | None: ...
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]: ...
-    def changes_since(self, folder: str, modseq: int) -> Changes | None: ...
 
 
 def _ssl_context(verify: bool) -> ssl.SSLContext:
@@ -500,10 +498,10 @@ class ImapStore:
         return fallback_order(uids, key, reverse, values)
 
     def fetch_sort_values(self, folder: str, key: SortKey,
-                          uids: Sequence[int] | None = None) -> dict[int, Any]:
+                          uids: Sequence[int]) -> dict[int, Any]:
         """The value each message sorts by, for servers without SORT."""
         self.select(folder)
-        target: Sequence[int] | str = check_uids(uids) if uids is not None else "1:*"
+        target = check_uids(uids)
         if key is SortKey.SIZE:
             data = self._call("fetch", lambda: self._client.fetch(target, [b"RFC822.SIZE"]))
             return {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in data.items()}
@@ -642,23 +640,6 @@ class ImapStore:
         criteria = ["HEADER", "Message-ID", SearchText(check_search_text(message_id))]
         return sorted(int(u) for u in self._call("search", lambda: self._client.search(
             wire_criteria(criteria), charset=_charset_for(criteria))))
-
-    def changes_since(self, folder: str, modseq: int) -> Changes | None:
-        """Flag changes and new messages since ``modseq`` (CONDSTORE), or None without it.
-
-        Expunged UIDs are not reported by CONDSTORE alone; callers compare UID lists.
-        """
-        if not self._condstore:
-            return None
-        info = self.select(folder)
-        data = self._call("fetch", lambda: self._client.fetch(
-            "1:*", [b"FLAGS"], modifiers=[f"CHANGEDSINCE {int(modseq)}"]))
-        return Changes(
-            uidvalidity=info.uidvalidity,
-            highestmodseq=info.highestmodseq or 0,
-            changed={int(u): _flags(d.get(b"FLAGS", ())) for u, d in data.items()},
-            vanished=frozenset(),
-        )
 
     def fetch_outline(self, folder: str, uid: int,
                       max_parts: int = 300) -> tuple[bytes, dict[str, int]]:

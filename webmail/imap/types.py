@@ -146,12 +146,3 @@ class SelectInfo:
     uidnext: int
     highestmodseq: int | None = None
 
-
-@dataclass(frozen=True)
-class Changes:
-    """What changed in a folder since a known HIGHESTMODSEQ (RFC 7162)."""
-
-    uidvalidity: int
-    highestmodseq: int
-    changed: dict[int, frozenset[str]]  # uid -> new flags (new messages included)
-    vanished: frozenset[int]
