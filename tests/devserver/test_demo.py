@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email
 import itertools
 import re
@@ -145,16 +146,22 @@ def test_seeding_runs_once_and_restarts_a_half_done_one(
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
     monkeypatch.setenv("FQDN", "devmail.example.test")
 
-    async def seed(now: datetime) -> bool:
+    async def seed_async(now: datetime) -> bool:
         return await seed_demo(MailStore(tmp_path), now=now)
 
-    assert asyncio.run(seed(NOW)) is True
+    def seed(now: datetime) -> bool:
+        # A thread of its own: a browser test earlier in this process (Playwright's sync API)
+        # may leave an event loop running in the main thread, where asyncio.run refuses.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, seed_async(now)).result()
+
+    assert seed(NOW) is True
     total = _file_count(tmp_path)
     assert total == sum(len(v) for v in build_demo_mail(NOW).values())
-    assert asyncio.run(seed(NOW)) is False
+    assert seed(NOW) is False
     assert _file_count(tmp_path) == total
     (tmp_path / MARKER).unlink()  # as if the first run had died half-way
-    assert asyncio.run(seed(NOW)) is True
+    assert seed(NOW) is True
     assert _file_count(tmp_path) == total
     users = (tmp_path / "pymap-etc-passwd").read_text()
     shadow = (tmp_path / "pymap-etc-shadow").read_text()
