@@ -15,7 +15,7 @@ import pytest
 from tests.browser.conftest import BrowserSession
 from tests.browser.harness import BODY_DOM_CHECK, all_corpus_messages, append_all
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
 HTML = [m for m in all_corpus_messages()
         if "html body" in m.payload_location or "cid" in m.payload_location]

@@ -18,7 +18,7 @@ from playwright.sync_api import Route
 from tests.browser.conftest import BrowserSession
 from tests.browser.harness import append_all
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
 IMG = "<img src=x onerror=window.__xss('t')>"
 TITLE = "</title><script>window.__xss('t')</script>"

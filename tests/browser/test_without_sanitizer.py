@@ -25,7 +25,7 @@ from tests.browser.conftest import BrowserSession
 from tests.browser.harness import CorpusMessage, all_corpus_messages, append_all
 from webmail.sanitize import RemotePolicy, SanitizedHtml
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
 LIVE_HTML = [m for m in all_corpus_messages()
              if m.fires_raw.startswith("yes") and ("html body" in m.payload_location

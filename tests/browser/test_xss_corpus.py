@@ -30,7 +30,7 @@ import pytest
 from tests.browser.conftest import BrowserSession
 from tests.browser.harness import CorpusMessage, all_corpus_messages, append_all
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
 MESSAGES = all_corpus_messages()  # a missing corpus fails collection; it never skips
 CHUNKS = 4
