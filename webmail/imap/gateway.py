@@ -141,6 +141,10 @@ def _translated(action: str) -> Iterator[None]:
     except imap_exc.IMAPClientError as exc:
         text = str(exc)
         lowered = text.lower()
+        if "invalid mailbox name" in lowered:
+            # The name itself is refused (Dovecot: "[CANNOT] Invalid mailbox name: Contains
+            # '..' part"): the user's input, not the server, is at fault.
+            raise ImapInvalidInput(f"{action}: {text}") from exc
         if any(word in lowered for word in ("nonexistent", "doesn't exist", "does not exist",
                                             "not found", "no such", "unknown mailbox")):
             raise ImapNotFound(f"{action}: {text}") from exc

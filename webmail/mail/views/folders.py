@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from webmail.imap.errors import ImapProtocolError
+from webmail.imap.errors import ImapInvalidInput, ImapProtocolError
 from webmail.imap.gateway import MailStore
 from webmail.mail import services
 from webmail.mail.forms import FolderNameForm
@@ -87,8 +87,9 @@ def folder_action(request: HttpRequest, store: MailStore, *, folder: str,
     except MailActionError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(folder_url(folder))
-    except ImapProtocolError:
-        # The server said no: the name exists already, or the folder has sub-folders.
+    except (ImapProtocolError, ImapInvalidInput):
+        # The server said no: the name exists already, is not allowed, or the folder has
+        # sub-folders.
         messages.error(request, _("The mail server refused that. A folder with that name may "
                                   "exist already, or the folder still has sub-folders."))
         return HttpResponseRedirect(folder_url(folder) + "?manage=folders")
