@@ -10,9 +10,9 @@ every subresource load leaving the browser (CSP-blocked attempts are fine: that 
 working).
 
 What the second layer alone cannot stop, and the test therefore allows, is the body frame
-navigating *itself* (a ``<meta http-equiv=refresh>``, or a link without ``target``) and
-same-origin images (``img-src 'self'``; harmless because no GET changes state, see
-tests/security). The sanitizer removes both; with it on, the main suite forbids them.
+navigating *itself* (a ``<meta http-equiv=refresh>``, or a link without ``target``). The
+sanitizer removes that; with it on, the main suite forbids it. (Same-origin images are refused
+by the body CSP itself: ``img-src data:``.)
 """
 
 from __future__ import annotations

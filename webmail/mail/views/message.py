@@ -72,7 +72,9 @@ log = logging.getLogger(__name__)
 def body_csp(remote: bool) -> str:
     """The body document's own policy: no scripts, no forms, no fonts, images only from us
     (and data:), plus https: when the owner chose to show remote content."""
-    images = "'self' data: https:" if remote else "'self' data:"
+    # No 'self': inline cid: images are embedded as data: URIs, so a body never needs to
+    # request anything from the webmail itself (no same-origin requests from mail content).
+    images = "data: https:" if remote else "data:"
     return "; ".join([
         "default-src 'none'",
         f"img-src {images}",
