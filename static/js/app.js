@@ -122,7 +122,10 @@
     }
     closeButton.addEventListener("click", function () { dialog.close(); });
     dialog.addEventListener("close", function () {
-      if (before && before.focus && document.contains(before)) { before.focus(); }
+      // Give the focus back, unless it has already moved on (the close event comes late).
+      var now = document.activeElement;
+      var free = !now || now === document.body || dialog.contains(now);
+      if (free && before && before.focus && document.contains(before)) { before.focus(); }
     });
     dialog.addEventListener("click", function (ev) {  // a click on the backdrop closes it
       if (ev.target === dialog) {

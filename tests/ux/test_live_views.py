@@ -18,6 +18,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.test import Client
 
+# webmail.compose.views binds ``mail_store`` by name at import: imported lazily (by the URL
+# resolver) while the fixture below has patched it, it would keep the fake for the rest of the
+# process. Import it now, at collection, so it binds the real one.
+import webmail.compose.views  # noqa: F401
 from accounts.models import User
 from accounts.selectors import user_settings
 from tests.conftest import make_message
