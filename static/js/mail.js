@@ -36,6 +36,14 @@
     box.open = false;
   }
 
+  // Beside an open message, the list shows where that message is.
+  var pane = document.querySelector(".list-pane");
+  var current = pane && pane.querySelector("tr.current");
+  if (current && pane.scrollHeight > pane.clientHeight) {
+    var top = current.offsetTop - pane.clientHeight / 3;
+    pane.scrollTop = Math.max(0, top);
+  }
+
   // A click anywhere on a row opens the message, as in other mail programs (the subject link
   // stays the thing to tab to; the tick box and links keep their own clicks).
   document.addEventListener("click", function (ev) {

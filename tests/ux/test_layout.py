@@ -99,3 +99,15 @@ def test_dark_mode_follows_the_system_and_the_toggle_and_keeps_mail_on_paper(ux:
     expect(page.locator("input[name=theme][value=dark]")).to_be_checked()
     # Everything else in the settings stayed as it was.
     expect(page.locator("input[name=remote_content][value=never]")).to_be_checked()
+
+
+def test_the_list_beside_a_message_shows_where_it_is(ux: UX) -> None:
+    uids = [ux.persona.append(make_message(subject=f"Item {i:02d}")) for i in range(40)]
+    page = ux.sign_in(ux.page(DESKTOP))
+    page.goto(ux.url(f"/mail/INBOX/{uids[2]}/"))  # near the end of the newest-first list
+    row = page.locator(".list-pane tr.current")
+    expect(row).to_contain_text("Item 02")
+    assert page.evaluate("""() => {
+        const pane = document.querySelector('.list-pane').getBoundingClientRect();
+        const row = document.querySelector('.list-pane tr.current').getBoundingClientRect();
+        return row.top >= pane.top && row.bottom <= pane.bottom; }""")
