@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Domain, ServerProfile, User
 from tests.ux.conftest import UX
+from tests.ux.test_a11y import _problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +28,7 @@ def test_admin_domain_profile_and_delivery_console(staff: UX) -> None:
     page = ux.sign_in(ux.page())
     page.goto(ux.url("/admin/"))
     expect(page.locator("#site-name, h1").first).to_be_visible()
+    problems = _problems(page, "/admin/")
 
     page.goto(ux.url("/admin/accounts/serverprofile/add/"))
     page.fill("#id_name", f"Profile {name}")
@@ -46,8 +48,13 @@ def test_admin_domain_profile_and_delivery_console(staff: UX) -> None:
     page.goto(ux.url("/admin/outbox/outgoingmessage/summary/"))
     expect(page).to_have_url(re.compile(r"/admin/outbox/outgoingmessage/summary/$"))
     expect(page.locator("#content")).to_be_visible()
+    problems += _problems(page, "delivery summary")
     page.goto(ux.url("/admin/outbox/outgoingmessage/"))
     expect(page.locator("#content")).to_be_visible()
+    problems += _problems(page, "delivery console")
+    page.goto(ux.url("/admin/outbox/outgoingmessage/bounced/"))
+    problems += _problems(page, "bounced addresses")
+    assert not problems, "\n".join(problems)
 
     # The rows were made through the forms, not behind the admin's back.
     assert Domain.objects.filter(name=name).exists()
