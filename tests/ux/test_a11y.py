@@ -46,7 +46,8 @@ def test_main_pages_have_no_serious_axe_violation(ux: UX, no_delivery: list[int]
     problems = _problems(page, "login")
     ux.sign_in(page)
     for path in ("/mail/INBOX/", f"/mail/INBOX/{uid}/", "/compose/", "/outbox/", "/settings/",
-                 "/contacts/", "/mail/INBOX/?manage=folders"):
+                 "/contacts/", "/contacts/new/", "/contacts/import/", "/mail/INBOX/?manage=folders",
+                 "/settings/two-factor/", "/mail/INBOX/999999/"):
         page.goto(ux.url(path))
         page.wait_for_load_state("load")
         problems += _problems(page, path)

@@ -33,7 +33,7 @@ def test_no_page_scrolls_sideways(ux: UX, viewport: ViewportSize) -> None:
     _no_sideways_scroll(page, "login")
     ux.sign_in(page)
     for path in ("/mail/INBOX/", f"/mail/INBOX/{uid}/", "/compose/", "/outbox/", "/settings/",
-                 "/contacts/", "/mail/INBOX/?manage=folders"):
+                 "/contacts/", "/mail/INBOX/?manage=folders", "/settings/two-factor/"):
         page.goto(ux.url(path))
         _no_sideways_scroll(page, path)
 
