@@ -64,6 +64,14 @@ def test_panes_per_screen_size(ux: UX) -> None:
     back.click()
     expect(page).to_have_url(re.compile(r"/mail/INBOX/$"))
     expect(page.locator(".mail-main tr.message-row")).to_have_count(1)
+    # The actions show as a bar at the bottom once a message is ticked.
+    toolbar = page.locator(".list-form .toolbar")
+    expect(toolbar).to_be_hidden()
+    page.check(".mail-main input[name=uid]")
+    expect(toolbar).to_be_visible()
+    box = toolbar.bounding_box()
+    assert box is not None and box["y"] + box["height"] == PHONE["height"], box
+    page.uncheck(".mail-main input[name=uid]")
     # The folders are one tap away, folded above the list.
     expect(page.locator("details.folders-box")).not_to_have_attribute("open", "")
     page.click("details.folders-box > summary")
