@@ -116,7 +116,15 @@
         var cursorUid = cursorRow ? webmail.rowUid(cursorRow) : null;
         var box = scroller();
         var top = box ? box.scrollTop : 0;
+        var known = {};
+        Array.prototype.forEach.call(old.querySelectorAll("tr.message-row"), function (r) {
+          known[webmail.rowUid(r)] = true;
+        });
         var adopted = document.importNode(fresh, true);
+        var arrived = 0;
+        Array.prototype.forEach.call(adopted.querySelectorAll("tr.message-row.unread"), function (r) {
+          if (!known[webmail.rowUid(r)]) { r.classList.add("arrived"); arrived += 1; }
+        });
         Array.prototype.forEach.call(adopted.querySelectorAll("input[name=uid]"), function (b) {
           b.checked = !!ticked[b.value];
         });
@@ -150,6 +158,9 @@
           }
         });
         document.dispatchEvent(new CustomEvent("webmail:rows"));
+        if (arrived) {
+          webmail.say(arrived === 1 ? webmail.t("newMail") : webmail.t("newCount", {n: arrived}));
+        }
       });
   }
 

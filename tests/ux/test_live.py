@@ -56,6 +56,8 @@ def test_new_mail_appears_and_the_selection_and_scroll_stay(ux: UX) -> None:
     ux.persona.append(make_message(subject="Brand new arrival", sender="Ada <ada@example.org>"))
     _tick(page)
     expect(page.locator(".mail-main tr.message-row").first).to_contain_text("Brand new arrival")
+    expect(page.locator(".mail-main tr.arrived")).to_have_count(1)
+    expect(page.locator("#live-status")).to_have_text("New mail")
     expect(page.locator(".mail-main tr.message-row")).to_have_count(41)
     expect(page.locator("input[name=uid]:checked")).to_have_count(2)
     assert abs(main.evaluate("m => m.scrollTop") - top) < 2
