@@ -29,10 +29,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Identity, User
+from webmail import mailconn
 from webmail.compose import drafts, prefill, selectors, services, uploads
 from webmail.compose.forms import ComposeForm
 from webmail.imap.errors import ImapError, ImapNotFound
-from webmail.mailconn import mail_store, session_credentials
 from webmail.mime.compose import Attachment, ComposeError
 from webmail.outbox.services import AlreadyQueued, OutgoingRefused, identities_for
 from webmail.sanitize import sanitize_compose_html
@@ -123,7 +123,7 @@ def _prefill_for(request: HttpRequest, identities: list[Identity]) -> tuple[pref
             folder, uid = prefill.parse_ref(value)
         except prefill.RefError as exc:
             raise Http404("not a message reference") from exc
-        with mail_store(request) as store:
+        with mailconn.mail_store(request) as store:
             if kind == "draft" and folder != drafts.drafts_folder(store):
                 raise Http404("only messages in Drafts can be resumed")
             raw = store.fetch_message(folder, uid)
@@ -199,7 +199,7 @@ def compose(request: HttpRequest) -> HttpResponse:
                 message_id=drafts.send_message_id(token, form.identity.email))
             message = services.message_send(
                 user=user, identity=form.identity, spec=spec, origin=state.origin,
-                smtp_password=session_credentials(request).password)
+                smtp_password=mailconn.session_credentials(request).password)
         except ComposeError as exc:
             _refused(form, exc)
         except AlreadyQueued as exc:
@@ -231,7 +231,7 @@ def _forget_draft(request: HttpRequest, user: User, token: str,
     """After sending: remove the draft (if any) and the session's files. The message is
     queued already, so a mail-server hiccup here is a warning, not a failure."""
     try:
-        with mail_store(request) as store:
+        with mailconn.mail_store(request) as store:
             folder = drafts.drafts_folder(store)
             drafts.draft_delete(
                 store, folder=folder, message_id=drafts.draft_message_id(token, user.username),
@@ -276,7 +276,7 @@ def draft_save(request: HttpRequest) -> HttpResponse:
                                  % {"why": exc.message}}, status=400)
         _refused(form, exc)
         return _page(request, form, identities, heading=_("Draft"), token=token, status=400)
-    with mail_store(request) as store:
+    with mailconn.mail_store(request) as store:
         folder = drafts.drafts_folder(store)
         previous = [state.draft_uid] if state.draft_uid and state.draft_folder == folder else []
         saved = drafts.draft_save(store, built=built, folder=folder, previous_uids=previous)
@@ -302,7 +302,7 @@ def draft_discard(request: HttpRequest) -> HttpResponse:
         raise Http404("no compose session")
     state = uploads.state_read(user_id=user.pk, token=token)
     removed = 0
-    with mail_store(request) as store:
+    with mailconn.mail_store(request) as store:
         folder = drafts.drafts_folder(store)
         try:
             removed = drafts.draft_delete(
