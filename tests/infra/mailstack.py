@@ -172,7 +172,14 @@ def fetch_messages(address: str, folder: str = "INBOX") -> list[EmailMessage]:
 
 
 def _fetch_since(conn: imaplib.IMAP4, folder: str, last_uid: int) -> list[tuple[int, EmailMessage]]:
-    typ, data = conn.select(quote_mailbox(folder), readonly=True)
+    for _attempt in range(20):
+        typ, data = conn.select(quote_mailbox(folder), readonly=True)
+        # A fresh user's INBOX is created on first use; when LMTP delivers at that moment,
+        # Dovecot's autocreate race answers NO [ALREADYEXISTS] once. Ask again.
+        if typ == "OK" or b"ALREADYEXISTS" not in b" ".join(
+                d for d in data if isinstance(d, bytes)):
+            break
+        time.sleep(0.05)
     if typ != "OK":
         raise imaplib.IMAP4.error(f"SELECT {folder} failed: {data!r}")
     typ, data = conn.uid("SEARCH", f"UID {last_uid + 1}:*")

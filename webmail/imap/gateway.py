@@ -456,7 +456,14 @@ class ImapStore:
         check_folder(folder)
         if self._selected == folder and self._select_info is not None:
             return self._select_info
-        data = self._call("select", lambda: self._client.select_folder(folder))
+        try:
+            data = self._call("select", lambda: self._client.select_folder(folder))
+        except ImapProtocolError as exc:
+            # A new user's INBOX is created on first use; if a delivery creates it at the
+            # same moment, Dovecot answers NO [ALREADYEXISTS] once. Selecting again works.
+            if "ALREADYEXISTS" not in str(exc).upper():
+                raise
+            data = self._call("select", lambda: self._client.select_folder(folder))
         modseq = data.get(b"HIGHESTMODSEQ")
         info = SelectInfo(
             uidvalidity=int(data.get(b"UIDVALIDITY", 0)),
