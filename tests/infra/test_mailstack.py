@@ -138,9 +138,13 @@ def test_mail_through_postfix_arrives_in_dovecot() -> None:
     assert arrived["Delivered-To"] == recipient
     assert arrived.get_content().strip() == "Hello from the mail stack test."
     maildir = mailstack.maildir_path(recipient)
+    # Dovecot may move the file from new/ to cur/ between the two listings: count unique
+    # Maildir base names (the part before the ":2," info), then read whichever copy exists.
     files = list((maildir / "new").iterdir()) + list((maildir / "cur").iterdir())
-    assert len(files) == 1
-    assert subject.encode() in files[0].read_bytes()
+    assert len({f.name.split(":", 1)[0] for f in files}) == 1
+    base = files[0].name.split(":", 1)[0]
+    current = [f for d in ("cur", "new") for f in (maildir / d).glob(base + "*")]
+    assert current and subject.encode() in current[0].read_bytes()
 
 
 def test_unknown_local_user_is_refused_at_rcpt() -> None:
