@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from webmail.outbox.models import (
@@ -39,7 +40,7 @@ class RecipientRow:
         if self.smtp_code and not text.startswith(str(self.smtp_code)):
             text = f"{self.smtp_code} {text}".strip()
         if self.remote_mta and text:
-            text = f"{text}, said {self.remote_mta}"
+            text = _("%(words)s, said %(server)s") % {"words": text, "server": self.remote_mta}
         return text
 
 
