@@ -21,6 +21,7 @@ from django.utils import timezone
 from webmail.outbox import delivery
 from webmail.outbox.models import MessageState, OutgoingMessage
 from webmail.outbox.publish import publish_deliver, publish_sent_copy
+from webmail.outbox.retention import outbox_purge
 from webmail.outbox.sentcopy import SENT_COPY_CLAIM, sent_copy_give_up
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,10 @@ def outbox_sweep(*, now: datetime | None = None,
                    .values_list("pk", flat=True)[:BATCH]):
         wiped += int(delivery.wipe_credential_if_settled(pk))
 
-    old = now - timedelta(days=settings.WEBMAIL_OUTBOX_RETENTION_DAYS)
-    old_pks = list(OutgoingMessage.objects.filter(state__in=_FINAL, completed_at__lt=old)
-                   .values_list("pk", flat=True)[:BATCH])
-    purged = OutgoingMessage.objects.filter(pk__in=old_pks).delete()[0] if old_pks else 0
+    purged = outbox_purge(days=settings.WEBMAIL_OUTBOX_RETENTION_DAYS, now=now, max_batches=1)
 
     report = SweepReport(len(republished), len(reclaimed), len(copies), given_up, wiped,
-                         len(old_pks) if purged else 0)
+                         purged)
     if report != SweepReport():
         log.info("outbox sweep: %s", report)
     return report
