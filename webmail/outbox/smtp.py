@@ -15,23 +15,40 @@ recipient, classified as
 low-level ``mail``/``rcpt`` calls are used, and DATA is split into its command (``docmd``), the
 payload (``send``) and the final reply (``getreply``): that split is what tells "lost before
 the payload" (safe to retry) from "lost after it" (unknown).
+
+``SmtpSessions`` (one per process: ``SESSIONS``) keeps the session open for the next message to
+the same server with the same login: per (host, port, security, TLS check, AUTH user, password
+digest) one idle connection, NOOP-checked after ``NOOP_AFTER`` seconds idle, closed after
+``IDLE_TIMEOUT`` seconds idle (a reaper thread), after ``MAX_MESSAGES_PER_SESSION`` messages and
+at worker shutdown (``close_all``). A session is kept only when its transaction ended cleanly
+(a final reply to DATA, or RSET answered); after a network error or an unknown outcome it is
+closed. When a *reused* session fails at MAIL FROM (the server dropped an idle connection,
+or says 421), nothing was transmitted, so the message is tried once more on a fresh session.
 """
 
 from __future__ import annotations
 
+import atexit
 import enum
 import functools
+import hashlib
+import logging
+import os
 import re
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from webmail.imap.types import Credentials, Security, ServerAddress
 
-__all__ = ["Envelope", "Outcome", "RecipientResult", "SubmitResult", "Transport", "submit",
-           "xtext"]
+__all__ = ["SESSIONS", "Envelope", "Outcome", "RecipientResult", "SmtpSessions", "SubmitResult",
+           "Transport", "submit", "xtext"]
+
+log = logging.getLogger(__name__)
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -242,8 +259,8 @@ def _rcpt_options(session: _Session, address: str) -> list[str]:
     return options
 
 
-def _envelope(client: smtplib.SMTP, session: _Session, raw: bytes) -> list[str]:
-    """MAIL and RCPT; returns the recipients the server took at RCPT."""
+def _mail(client: smtplib.SMTP, session: _Session, raw: bytes) -> tuple[int, bytes]:
+    """The SMTPUTF8 check and MAIL FROM; returns the server's reply (not judged here)."""
     envelope = session.envelope
     addresses = [envelope.sender, *envelope.recipients]
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -251,12 +268,18 @@ def _envelope(client: smtplib.SMTP, session: _Session, raw: bytes) -> list[str]:
     if not all(a.isascii() for a in addresses) and not client.has_extn("smtputf8"):
         raise _SessionError(Outcome.PERMANENT,
                             "the server does not accept internationalized addresses (SMTPUTF8)")
-    code, reply = client.mail(envelope.sender, _mail_options(client, session, raw, needs_utf8))
-    if code != 250:
-        raise _SessionError(_classify(code), f"MAIL FROM: {code} {_words(reply)}", code,
-                            _words(reply))
+    return client.mail(envelope.sender, _mail_options(client, session, raw, needs_utf8))
+
+
+def _mail_refused(code: int, reply: bytes) -> _SessionError:
+    return _SessionError(_classify(code), f"MAIL FROM: {code} {_words(reply)}", code,
+                         _words(reply))
+
+
+def _rcpts(client: smtplib.SMTP, session: _Session) -> list[str]:
+    """RCPT for every recipient; returns the recipients the server took."""
     taken = []
-    for address in envelope.recipients:
+    for address in session.envelope.recipients:
         code, reply = client.rcpt(address, _rcpt_options(session, address))
         text = _words(reply)
         outcome = _classify(code)
@@ -278,17 +301,40 @@ def _data(client: smtplib.SMTP, session: _Session, raw: bytes) -> tuple[int, str
     return code, _words(reply)
 
 
+# What happens to the connection after a transaction: kept for the next message, closed, or
+# (a reused session that failed at MAIL FROM, nothing transmitted) closed and tried afresh.
+_After = Literal["keep", "close", "retry"]
+
+
 def submit(server: ServerAddress, envelope: Envelope, raw: bytes, *,
            credentials: Credentials | None = None,
            before_data: Callable[[], bool] | None = None) -> SubmitResult:
-    """Send ``raw`` to ``envelope.recipients`` in one SMTP session; never raises for SMTP or
-    network trouble (see the module docstring for the classification).
+    """Send ``raw`` to ``envelope.recipients`` in one SMTP session of its own; never raises for
+    SMTP or network trouble (see the module docstring for the classification).
 
     ``credentials`` turn on AUTH. ``before_data`` runs after RCPT, right before DATA; when it
     returns False (the caller lost its claim on the message) the session ends with RSET and
     nothing is transmitted (``aborted``). Programming errors (bad arguments) still raise.
+    ``SmtpSessions.submit`` does the same over a kept session.
     """
     session = _Session(envelope)
+    opened = _connect(server, session, credentials)
+    if isinstance(opened, SubmitResult):
+        return opened
+    client, _name = opened
+    try:
+        result, after = _transaction(client, session, raw, before_data, reused=False)
+        assert result is not None
+        if after == "keep":
+            _quietly(client.quit)
+        return result
+    finally:
+        client.close()
+
+
+def _connect(server: ServerAddress, session: _Session,
+             credentials: Credentials | None) -> tuple[smtplib.SMTP, str] | SubmitResult:
+    """Open (and log in); a failure is the message's result, with every recipient decided."""
     try:
         client, session.server = _open(server)
     except _SessionError as exc:
@@ -298,35 +344,63 @@ def submit(server: ServerAddress, envelope: Envelope, raw: bytes, *,
         detail = f"cannot connect to {server.host}:{server.port}: {_error_text(exc)}"
         session.decide_open(Outcome.TRANSIENT, detail, None)
         return session.result(None, detail)
-    try:
-        return _transact(client, session, raw, credentials, before_data)
-    finally:
-        client.close()
-
-
-def _transact(client: smtplib.SMTP, session: _Session, raw: bytes,
-              credentials: Credentials | None,
-              before_data: Callable[[], bool] | None) -> SubmitResult:
-    try:
-        if credentials is not None:
+    if credentials is not None:
+        try:
             _login(client, credentials)
-        session.stage = Stage.ENVELOPE
-        taken = _envelope(client, session, raw)
+        except _SessionError as exc:
+            _quietly(client.quit)
+            client.close()
+            session.decide_open(exc.outcome, exc.words, exc.code)
+            return session.result(exc.code, exc.detail)
+        except (OSError, smtplib.SMTPException) as exc:
+            client.close()
+            detail = f"connection lost before the message was transmitted: {_error_text(exc)}"
+            session.decide_open(Outcome.TRANSIENT, detail, None)
+            return session.result(None, detail)
+    return client, session.server
+
+
+def _reset(client: smtplib.SMTP) -> _After:
+    """RSET after an unfinished transaction: the session is reusable only if it answers 250."""
+    try:
+        code, _reply = client.rset()
+    except (OSError, smtplib.SMTPException):
+        return "close"
+    return "keep" if code == 250 else "close"
+
+
+def _transaction(client: smtplib.SMTP, session: _Session, raw: bytes,
+                 before_data: Callable[[], bool] | None, *,
+                 reused: bool) -> tuple[SubmitResult | None, _After]:
+    """MAIL, RCPT, the fence, DATA on an open (logged-in) session; never QUIT.
+
+    Returns ``(None, "retry")`` only for a reused session that failed at MAIL FROM (nothing
+    was transmitted: the caller tries a fresh session).
+    """
+    session.stage = Stage.ENVELOPE
+    try:
+        try:
+            code, reply = _mail(client, session, raw)
+        except (OSError, smtplib.SMTPException):
+            if reused:
+                return None, "retry"
+            raise
+        if code == 421 and reused:
+            return None, "retry"
+        if code != 250:
+            raise _mail_refused(code, reply)
+        taken = _rcpts(client, session)
         if not taken:
-            _quietly(client.rset)
-            _quietly(client.quit)
-            return session.result()
+            return session.result(), _reset(client)
         if before_data is not None and not before_data():
-            _quietly(client.rset)
-            _quietly(client.quit)
+            after = _reset(client)
             session.decide_open(Outcome.TRANSIENT, "stopped before DATA: claim lost", None)
-            return session.result(detail="stopped before DATA", aborted=True)
+            return session.result(detail="stopped before DATA", aborted=True), after
         code, text = _data(client, session, raw)
     except _SessionError as exc:
-        _quietly(client.rset)
-        _quietly(client.quit)
+        after = "close" if exc.code == 421 else _reset(client)
         session.decide_open(exc.outcome, exc.words, exc.code)
-        return session.result(exc.code, exc.detail)
+        return session.result(exc.code, exc.detail), after
     except (OSError, smtplib.SMTPException) as exc:
         if session.stage is Stage.DATA:
             detail = f"connection lost after the message was transmitted: {_error_text(exc)}"
@@ -334,11 +408,183 @@ def _transact(client: smtplib.SMTP, session: _Session, raw: bytes,
         else:
             detail = f"connection lost before the message was transmitted: {_error_text(exc)}"
             session.decide_open(Outcome.TRANSIENT, detail, None)
-        return session.result(None, detail)
+        return session.result(None, detail), "close"
     session.decide_open(_classify(code), text, code)
     session.stage = Stage.DONE
+    return session.result(code, text), "close" if code == 421 else "keep"
+
+
+# --- kept sessions ------------------------------------------------------------------------
+
+IDLE_TIMEOUT = 30.0  # seconds an unused session stays open
+NOOP_AFTER = 5.0  # a session idle longer than this is checked with NOOP before use
+MAX_MESSAGES_PER_SESSION = 100  # then QUIT and a fresh session (servers limit this too)
+_QUIT_TIMEOUT = 2.0
+
+_Key = tuple[str, int, str, bool, str, str]
+
+
+@dataclass
+class _Kept:
+    client: smtplib.SMTP
+    name: str
+    messages: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+def _key(server: ServerAddress, credentials: Credentials | None) -> _Key:
+    user, digest = "", ""
+    if credentials is not None:
+        user = credentials.username
+        digest = hashlib.sha256(credentials.password.encode("utf-8")).hexdigest()
+    return (server.host, server.port, str(server.security), server.verify_tls, user, digest)
+
+
+def _close(client: smtplib.SMTP) -> None:
+    sock = getattr(client, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(_QUIT_TIMEOUT)
+        except OSError:
+            pass
     _quietly(client.quit)
-    return session.result(code, text)
+    client.close()
+
+
+class SmtpSessions:
+    """Open SMTP sessions of this process, reused across messages (see the module docstring).
+
+    ``submit`` has ``Transport``'s signature. One idle session per key; a session is taken out
+    while it is used, so two threads never share one.
+    """
+
+    def __init__(self, *, idle_timeout: float = IDLE_TIMEOUT, noop_after: float = NOOP_AFTER,
+                 max_messages: int = MAX_MESSAGES_PER_SESSION) -> None:
+        self.idle_timeout = idle_timeout
+        self.noop_after = noop_after
+        self.max_messages = max_messages
+        self._idle: dict[_Key, _Kept] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._reaper: threading.Thread | None = None
+        self.opened = 0  # sessions opened (for tests and logs)
+
+    def _take(self, key: _Key) -> _Kept | None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours
+                self._idle.clear()
+                self._reaper = None
+                self._pid = os.getpid()
+            return self._idle.pop(key, None)
+
+    def _give_back(self, key: _Key, kept: _Kept) -> None:
+        kept.last_used = time.monotonic()
+        if kept.messages >= self.max_messages:
+            _close(kept.client)
+            return
+        with self._lock:
+            old = self._idle.pop(key, None)
+            self._idle[key] = kept
+            if self._reaper is None or not self._reaper.is_alive():
+                self._reaper = threading.Thread(target=self._reap, name="smtp-session-reaper",
+                                                daemon=True)
+                self._reaper.start()
+        if old is not None:
+            _close(old.client)
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(max(self.idle_timeout / 3, 0.05))
+            self.close_idle()
+            with self._lock:
+                if not self._idle:
+                    self._reaper = None
+                    return
+
+    def close_idle(self) -> int:
+        """Close the sessions idle longer than ``idle_timeout``; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            old = [k for k, v in self._idle.items() if now - v.last_used > self.idle_timeout]
+            expired = [self._idle.pop(k) for k in old]
+        for kept in expired:
+            _close(kept.client)
+        return len(expired)
+
+    def close_all(self) -> None:
+        """QUIT every idle session (worker shutdown)."""
+        with self._lock:
+            kept = list(self._idle.values()) if self._pid == os.getpid() else []
+            self._idle.clear()
+        for item in kept:
+            _close(item.client)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def _alive(self, kept: _Kept) -> bool:
+        if time.monotonic() - kept.last_used <= self.noop_after:
+            return True
+        try:
+            code, _reply = kept.client.noop()
+        except (OSError, smtplib.SMTPException):
+            return False
+        return code == 250
+
+    def submit(self, server: ServerAddress, envelope: Envelope, raw: bytes, *,
+               credentials: Credentials | None = None,
+               before_data: Callable[[], bool] | None = None) -> SubmitResult:
+        """``submit`` over a kept session when there is one (same classification)."""
+        key = _key(server, credentials)
+        kept = self._take(key)
+        if kept is not None and not self._alive(kept):
+            kept.client.close()
+            kept = None
+        if kept is not None:
+            session = _Session(envelope)
+            session.server = kept.name
+            result, after = self._run(kept, session, raw, before_data, reused=True)
+            if after != "retry":
+                assert result is not None
+                self._after(key, kept, after)
+                return result
+            log.info("kept SMTP session to %s:%s was gone at MAIL FROM; a fresh one",
+                     server.host, server.port)
+            kept.client.close()
+        session = _Session(envelope)
+        opened = _connect(server, session, credentials)
+        if isinstance(opened, SubmitResult):
+            return opened
+        self.opened += 1
+        kept = _Kept(*opened)
+        result, after = self._run(kept, session, raw, before_data, reused=False)
+        assert result is not None
+        self._after(key, kept, after)
+        return result
+
+    @staticmethod
+    def _run(kept: _Kept, session: _Session, raw: bytes,
+             before_data: Callable[[], bool] | None,
+             reused: bool) -> tuple[SubmitResult | None, _After]:
+        try:
+            result, after = _transaction(kept.client, session, raw, before_data, reused=reused)
+        except BaseException:
+            kept.client.close()
+            raise
+        kept.messages += 1
+        return result, after
+
+    def _after(self, key: _Key, kept: _Kept, after: _After) -> None:
+        if after == "keep":
+            self._give_back(key, kept)
+        else:
+            _quietly(kept.client.quit)
+            kept.client.close()
+
+
+SESSIONS = SmtpSessions()
+atexit.register(SESSIONS.close_all)
 
 
 def _quietly(call: Callable[[], object]) -> None:
