@@ -1,4 +1,5 @@
-"""Delivery of one outgoing message: claim, one SMTP session, record, release.
+"""Delivery: claim a message (and other due messages of the same sender), send them down one
+kept SMTP session, record, release.
 
 Why a recipient is never sent to twice:
 
@@ -9,15 +10,27 @@ Why a recipient is never sent to twice:
 2. **Only pending recipients are sent to.** An attempt takes the ``queued``/``deferred``
    recipients; accepted, bounced and unknown ones are never in an envelope again, so a partial
    refusal retries only the refused ones.
-3. **DATA is fenced.** Right before DATA, the worker re-checks its token and refreshes the
-   claim while marking the attempt's stage ``data`` (``_enter_data``). If the token changed
-   (the claim expired and someone reclaimed it), it sends RSET instead of the message.
+3. **DATA is fenced.** Right before each message's DATA, one UPDATE marks its attempt's stage
+   ``data`` only if the message still carries this worker's token (``_enter_data``). If the
+   token changed (the claim expired and someone reclaimed it), it sends RSET instead of the
+   message. The claims of a batch are refreshed together (one UPDATE) whenever the last
+   refresh is older than ``_lease()`` (at most a tenth of the claim timeout), so a claim the
+   fence found is at least 90 % of the timeout away from expiring when DATA starts.
 4. **A dead worker is recovered conservatively.** A claim older than
    ``WEBMAIL_SEND_CLAIM_TIMEOUT`` may be claimed again (the sweeper publishes it). Recipients
    the dead worker left in ``sending`` become ``unknown`` when its attempt had reached DATA
    (the message may be at the server) and ``deferred`` otherwise (nothing was transmitted).
 
-No database transaction is open while SMTP talks: the claim, the DATA fence and the result
+**Batches.** The worker that wins a message's claim also claims, in the same transaction, up to
+``BATCH_SIZE - 1`` other due messages of the same user (same server profile, same SMTP login):
+a compare-and-set UPDATE of rows it first locked (``SKIP LOCKED`` on PostgreSQL; SQLite's
+write lock covers the transaction), all under one claim token, each with its own attempt row.
+It sends them one after another down one kept session (``smtp.SESSIONS``), each behind its own
+DATA fence, and records the results in bulk every ``RECORD_EVERY`` messages (and at the end),
+each under the same "still ours?" check as a single message. The tasks of the messages a batch
+took find no due row and end after that one UPDATE.
+
+No database transaction is open while SMTP talks: the claim, the DATA fences and the results
 are separate short writes.
 """
 
@@ -26,14 +39,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Exists, F, Field, OuterRef, Q
 from django.utils import timezone
 
 from accounts.profiles import profile_for_address
@@ -50,7 +65,7 @@ from webmail.outbox.models import (
     RecipientState,
 )
 from webmail.outbox.publish import publish_deliver, publish_sent_copy
-from webmail.outbox.smtp import Envelope, Outcome, Stage, SubmitResult, Transport, submit
+from webmail.outbox.smtp import SESSIONS, Envelope, Outcome, Stage, SubmitResult, Transport
 
 log = logging.getLogger(__name__)
 
@@ -72,88 +87,215 @@ def worker_name() -> str:
 
 
 def claim(pk: int, *, token: str, worker: str, now: datetime) -> bool:
-    """Compare-and-set: take the row if it is due (queued/deferred) or its claim expired."""
+    """Compare-and-set: take the row if it is due (queued/deferred) or its claim expired.
+
+    Every task runs this first, and most tasks of a busy outbox find their row already taken
+    by a batch: so it is one plain SQL UPDATE, without the ORM's per-query overhead
+    (equivalent to ``filter(pk=pk).filter(due | stale).update(...)``).
+    """
     stale_before = now - timedelta(seconds=settings.WEBMAIL_SEND_CLAIM_TIMEOUT)
-    due = Q(state__in=[MessageState.QUEUED, MessageState.DEFERRED], next_attempt_at__lte=now)
-    stale = Q(state=MessageState.SENDING, claimed_at__lt=stale_before)
-    changed = OutgoingMessage.objects.filter(pk=pk).filter(due | stale).update(
+    ops = connection.ops
+    table = ops.quote_name(OutgoingMessage._meta.db_table)
+    # Identifiers from the model's meta, every value a parameter.
+    sql = (f"UPDATE {table} SET state = %s, claimed_at = %s, claimed_by = %s, "  # noqa: S608
+           "claim_token = %s, attempts = attempts + 1, updated = %s "
+           "WHERE id = %s AND ((state IN (%s, %s) AND next_attempt_at <= %s) "
+           "OR (state = %s AND claimed_at < %s))")
+    stamp = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            MessageState.SENDING.value, stamp, worker[:200], token, stamp, pk,
+            MessageState.QUEUED.value, MessageState.DEFERRED.value, stamp,
+            MessageState.SENDING.value, ops.adapt_datetimefield_value(stale_before)])
+        return bool(cursor.rowcount == 1)
+
+
+# How many messages one claim may take (the first one and due messages of the same user).
+BATCH_SIZE = 100
+# Results are written every this many messages of a batch (and at its end).
+RECORD_EVERY = 25
+
+
+def _lease() -> float:
+    """Seconds a batch's claim refresh stays good for the DATA fence."""
+    return min(5.0, settings.WEBMAIL_SEND_CLAIM_TIMEOUT / 10)
+
+
+def claim_companions(first: OutgoingMessage, *, token: str, worker: str, now: datetime,
+                     limit: int) -> list[int]:
+    """In the caller's transaction: claim up to ``limit`` other due messages of ``first``'s user
+    under the same token; returns their ids (oldest due first).
+
+    Only queued/deferred rows with a pending recipient and within the maximum age are taken
+    (an expired claim is left to its own task, which settles the dead attempt).
+    """
+    if limit <= 0:
+        return []
+    oldest = now - timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE)
+    due = Q(state__in=[MessageState.QUEUED, MessageState.DEFERRED], next_attempt_at__lte=now,
+            user_id=first.user_id, created__gt=oldest)
+    pending = OutgoingRecipient.objects.filter(message_id=OuterRef("pk"),
+                                               state__in=states.PENDING)
+    rows = OutgoingMessage.objects.filter(due).filter(Exists(pending)).exclude(pk=first.pk)
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    ids = list(rows.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return []
+    changed = OutgoingMessage.objects.filter(due, pk__in=ids).update(
         state=MessageState.SENDING, claimed_at=now, claimed_by=worker[:200], claim_token=token,
         attempts=F("attempts") + 1, updated=now)
-    return changed == 1
+    if changed != len(ids):  # cannot happen under the locks; trust only the token
+        ids = list(OutgoingMessage.objects.filter(pk__in=ids, claim_token=token,
+                                                  state=MessageState.SENDING)
+                   .values_list("pk", flat=True))
+    return ids
+
+
+@dataclass
+class _Item:
+    """One claimed message ready for SMTP."""
+
+    message: OutgoingMessage
+    recipients: list[OutgoingRecipient]  # all of the message's, by id
+    pending: list[OutgoingRecipient]
+    envelope: Envelope
+    credentials: Credentials | None
+    attempt: DeliveryAttempt | None = None
 
 
 @dataclass
 class _Prepared:
     """What the claim transaction hands to the SMTP phase."""
 
-    message: OutgoingMessage
-    attempt: DeliveryAttempt | None = None
-    envelope: Envelope | None = None
+    items: list[_Item] = field(default_factory=list)
     server: ServerAddress | None = None
-    credentials: Credentials | None = None
-    report: DeliveryReport | None = None  # set when there is nothing to send
+    reports: dict[int, DeliveryReport] = field(default_factory=dict)  # settled without SMTP
 
 
 def outgoing_deliver(pk: int, *, worker: str | None = None,
-                     transport: Transport | None = None) -> DeliveryReport:
-    """Run one delivery attempt for message ``pk`` if this call wins the claim.
+                     transport: Transport | None = None,
+                     batch: int | None = None) -> DeliveryReport:
+    """Run one delivery attempt for message ``pk`` if this call wins the claim, and for up to
+    ``batch - 1`` (default ``BATCH_SIZE``) other due messages of the same user in the same
+    SMTP session.
 
-    Returns ``DeliveryReport(claimed=False)`` when the row is missing, not due, cancelled,
-    finished or claimed by a live worker. SMTP and network trouble is recorded, not raised.
-    Raises only on database errors (the claim then expires and the sweeper recovers the row).
+    Returns ``pk``'s report: ``DeliveryReport(claimed=False)`` when the row is missing, not
+    due, cancelled, finished, claimed by a live worker or already taken by another batch.
+    SMTP and network trouble is recorded, not raised. Raises only on database errors (the
+    claims then expire and the sweeper recovers the rows).
     """
     token = uuid.uuid4().hex
     worker = worker or worker_name()
-    # One short transaction: the claim, the recovery of a dead attempt, the recipients
-    # marked ``sending`` and the attempt row (one commit before any network I/O).
+    size = BATCH_SIZE if batch is None else max(batch, 1)
+    # One short transaction: the claims, the recovery of a dead attempt, the recipients
+    # marked ``sending`` and the attempt rows (one commit before any network I/O).
     with transaction.atomic():
-        if not claim(pk, token=token, worker=worker, now=timezone.now()):
+        now = timezone.now()
+        if not claim(pk, token=token, worker=worker, now=now):
             return DeliveryReport(pk, claimed=False)
-        prepared = _prepare(pk, token, worker)
-    if prepared.report is not None:
-        return prepared.report
-    assert prepared.attempt is not None and prepared.envelope is not None
-    assert prepared.server is not None
-    result = (transport or submit)(
-        prepared.server, prepared.envelope, bytes(prepared.message.raw),
-        credentials=prepared.credentials,
-        before_data=partial(_enter_data, pk, token, prepared.attempt.pk))
-    return _record(prepared.message, prepared.attempt, token, result)
+        prepared = _prepare(pk, token, worker, now, size)
+    if prepared.items:
+        assert prepared.server is not None
+        prepared.reports.update(
+            _send(prepared.items, prepared.server, token, transport or SESSIONS.submit))
+    return prepared.reports[pk]
 
 
-def _prepare(pk: int, token: str, worker: str) -> _Prepared:
-    message = OutgoingMessage.objects.select_related("user").get(pk=pk)
-    now = timezone.now()
-    recipients = list(message.recipients.order_by("id"))
-    if any(r.state == RecipientState.SENDING for r in recipients):
-        _recover_interrupted(message, now)
-        recipients = list(message.recipients.order_by("id"))
-    pending = [r for r in recipients if r.state in states.PENDING]
-    if not pending:
-        return _Prepared(message, report=_finish(message, token, now))
-    if now >= message.created + timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE):
-        _fail(message, pending, "gave up: the message is older than the maximum age", now)
-        return _Prepared(message, report=_finish(message, token, now))
+def _prepare(pk: int, token: str, worker: str, now: datetime, size: int) -> _Prepared:
+    first = OutgoingMessage.objects.select_related("user").get(pk=pk)
+    if first.recipients.filter(state=RecipientState.SENDING).exists():
+        _recover_interrupted(first, now)
+    messages = [first]
+    if size > 1:
+        ids = claim_companions(first, token=token, worker=worker, now=now, limit=size - 1)
+        if ids:
+            others = {m.pk: m for m in OutgoingMessage.objects.filter(pk__in=ids)}
+            for other in others.values():
+                other.user = first.user
+            messages.extend(others[i] for i in ids if i in others)
+    recipients: dict[int, list[OutgoingRecipient]] = {m.pk: [] for m in messages}
+    for rcpt in OutgoingRecipient.objects.filter(message_id__in=list(recipients)).order_by("id"):
+        recipients[rcpt.message_id].append(rcpt)
 
-    username = message.user.get_username()
+    username = first.user.get_username()
     profile = profile_for_address(username)
-    credentials = None
-    if profile.smtp_auth == "user":
-        password = stored_password(message)
-        if password is None:
-            _fail(message, pending, "no usable stored credential: sign in again and resend",
-                  now)
-            return _Prepared(message, report=_finish(message, token, now))
-        credentials = Credentials(username, password)
+    prepared = _Prepared(server=profile.smtp)
+    max_age = timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE)
+    for message in messages:
+        rows = recipients[message.pk]
+        pending = [r for r in rows if r.state in states.PENDING]
+        if not pending:
+            prepared.reports[message.pk] = _finish(message, token, now)
+            continue
+        if now >= message.created + max_age:
+            _fail(message, pending, "gave up: the message is older than the maximum age", now)
+            prepared.reports[message.pk] = _finish(message, token, now)
+            continue
+        credentials = None
+        if profile.smtp_auth == "user":
+            password = stored_password(message)
+            if password is None:
+                _fail(message, pending,
+                      "no usable stored credential: sign in again and resend", now)
+                prepared.reports[message.pk] = _finish(message, token, now)
+                continue
+            credentials = Credentials(username, password)
+        envelope = Envelope(message.envelope_from, tuple(r.address for r in pending),
+                            message.envelope_id)
+        prepared.items.append(_Item(message, rows, pending, envelope, credentials))
+    if not prepared.items:
+        return prepared
 
-    OutgoingRecipient.objects.filter(pk__in=[r.pk for r in pending]).update(
-        state=RecipientState.SENDING, updated=now)
-    attempt = DeliveryAttempt.objects.create(
-        message=message, number=message.attempts, worker=worker[:200], claim_token=token,
-        server=f"{profile.smtp.host}:{profile.smtp.port}")
-    envelope = Envelope(message.envelope_from, tuple(r.address for r in pending),
-                        message.envelope_id)
-    return _Prepared(message, attempt, envelope, profile.smtp, credentials)
+    sending = [r.pk for item in prepared.items for r in item.pending]
+    OutgoingRecipient.objects.filter(pk__in=sending).update(state=RecipientState.SENDING,
+                                                            updated=now)
+    for item in prepared.items:
+        for rcpt in item.pending:
+            rcpt.state = RecipientState.SENDING
+    server = f"{profile.smtp.host}:{profile.smtp.port}"
+    attempts = DeliveryAttempt.objects.bulk_create([
+        DeliveryAttempt(message=item.message, number=item.message.attempts, worker=worker[:200],
+                        claim_token=token, server=server)
+        for item in prepared.items])
+    if any(a.pk is None for a in attempts):  # a backend without RETURNING for bulk inserts
+        by_message = dict(DeliveryAttempt.objects.filter(
+            claim_token=token, message_id__in=[i.message.pk for i in prepared.items],
+        ).values_list("message_id", "pk"))
+        for attempt in attempts:
+            attempt.pk = by_message[attempt.message_id]
+    for item, attempt in zip(prepared.items, attempts, strict=True):
+        item.attempt = attempt
+    return prepared
+
+
+def _send(items: list[_Item], server: ServerAddress, token: str,
+          transport: Transport) -> dict[int, DeliveryReport]:
+    """The SMTP phase of a batch: one message after another, results written in bulk."""
+    reports: dict[int, DeliveryReport] = {}
+    done: list[tuple[_Item, SubmitResult]] = []
+    lease = _lease()
+    refreshed = time.monotonic()  # the claim itself set claimed_at
+    for index, item in enumerate(items):
+        if time.monotonic() - refreshed > lease:
+            _refresh_claims([i.message.pk for i in items[index:]], token)
+            refreshed = time.monotonic()
+        assert item.attempt is not None
+        result = transport(
+            server, item.envelope, bytes(item.message.raw), credentials=item.credentials,
+            before_data=partial(_enter_data, item.message.pk, token, item.attempt.pk))
+        done.append((item, result))
+        if len(done) >= RECORD_EVERY:
+            reports.update(_record(done, token))
+            done = []
+    if done:
+        reports.update(_record(done, token))
+    return reports
+
+
+def _refresh_claims(pks: list[int], token: str) -> None:
+    OutgoingMessage.objects.filter(pk__in=pks, state=MessageState.SENDING,
+                                   claim_token=token).update(claimed_at=timezone.now())
 
 
 def stored_password(message: OutgoingMessage) -> str | None:
@@ -167,17 +309,44 @@ def stored_password(message: OutgoingMessage) -> str | None:
 
 
 def _enter_data(pk: int, token: str, attempt_pk: int) -> bool:
-    """The DATA fence: still ours? Then refresh the claim and mark the attempt ``data``."""
-    now = timezone.now()
-    with transaction.atomic():
-        ours = OutgoingMessage.objects.filter(
-            pk=pk, state=MessageState.SENDING, claim_token=token,
-        ).update(claimed_at=now) == 1
-        if ours:
-            DeliveryAttempt.objects.filter(pk=attempt_pk).update(stage=AttemptStage.DATA)
+    """The DATA fence: one UPDATE marks the attempt ``data`` only while the message is still
+    ours (claimed with ``token``); False means: do not transmit. Plain SQL (once per message)
+    for ``DeliveryAttempt.objects.filter(pk=attempt_pk).filter(Exists(ours)).update(...)``."""
+    ops = connection.ops
+    attempts = ops.quote_name(DeliveryAttempt._meta.db_table)
+    messages = ops.quote_name(OutgoingMessage._meta.db_table)
+    sql = (f"UPDATE {attempts} SET stage = %s WHERE id = %s AND EXISTS (SELECT 1 FROM "  # noqa: S608
+           f"{messages} WHERE id = %s AND state = %s AND claim_token = %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [AttemptStage.DATA.value, attempt_pk, pk,
+                             MessageState.SENDING.value, token])
+        ours = bool(cursor.rowcount == 1)
     if not ours:
         log.warning("outgoing %s: claim lost before DATA; not transmitting", pk)
     return ours
+
+
+_ATTEMPT_FIELDS = ("finished", "stage", "smtp_code", "detail", "results", "server", "outcome")
+
+
+def _update_attempts(attempts: list[DeliveryAttempt]) -> None:
+    """Write the finished attempts with one ``executemany`` (``bulk_update`` builds a CASE
+    per field and row, which costs milliseconds per row in Python)."""
+    if not attempts:
+        return
+    ops = connection.ops
+    fields: list[Field[Any, Any]] = []
+    for name in _ATTEMPT_FIELDS:
+        found = DeliveryAttempt._meta.get_field(name)
+        assert isinstance(found, Field)
+        fields.append(found)
+    sets = ", ".join(f"{ops.quote_name(str(f.column))} = %s" for f in fields)
+    table = ops.quote_name(DeliveryAttempt._meta.db_table)
+    sql = f"UPDATE {table} SET {sets} WHERE id = %s"  # noqa: S608
+    rows = [[f.get_db_prep_save(getattr(a, f.attname), connection) for f in fields] + [a.pk]
+            for a in attempts]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _recover_interrupted(message: OutgoingMessage, now: datetime) -> None:
@@ -229,10 +398,15 @@ def _report(pk: int) -> DeliveryReport:
 def wipe_credential_if_settled(pk: int) -> bool:
     """Erase the stored credential once nothing needs it: the message is finished or cancelled
     and no Sent copy is pending. One UPDATE, so it is safe to call from anywhere."""
+    return wipe_credentials_if_settled([pk]) == 1
+
+
+def wipe_credentials_if_settled(pks: list[int]) -> int:
+    """``wipe_credential_if_settled`` for many rows in one UPDATE; returns how many."""
     settled = Q(sent_copy_wanted=False) | Q(sent_copy_done=True) | ~Q(sent_copy_error="")
     return OutgoingMessage.objects.filter(
-        pk=pk, state__in=[MessageState.FINISHED, MessageState.CANCELLED],
-    ).filter(settled).exclude(credential="").update(credential="") == 1
+        pk__in=pks, state__in=[MessageState.FINISHED, MessageState.CANCELLED],
+    ).filter(settled).exclude(credential="").update(credential="")
 
 
 def _results_json(result: SubmitResult) -> list[dict[str, object]]:
@@ -261,82 +435,126 @@ def _target(result_outcome: Outcome, stage: Stage) -> RecipientState:
     return states.SMTP_OUTCOME[result_outcome]
 
 
-def _record(message: OutgoingMessage, attempt: DeliveryAttempt, token: str,
-            result: SubmitResult) -> DeliveryReport:
+def _record(done: list[tuple[_Item, SubmitResult]], token: str) -> dict[int, DeliveryReport]:
+    """Write the results of sent messages in one transaction, in bulk: recipients with the
+    same outcome in one UPDATE, finished messages in one UPDATE, the attempt rows in one."""
     now = timezone.now()
-    attempt_fields: dict[str, object] = {
-        "finished": now, "stage": AttemptStage(str(result.stage)), "smtp_code": result.code,
-        "detail": result.detail[:2000], "results": _results_json(result),
-        "server": result.server or attempt.server,
-    }
-    by_address = result.by_address()
+    reports: dict[int, DeliveryReport] = {}
+    rcpt_groups: dict[tuple[object, ...], list[int]] = {}
+    msg_groups: dict[tuple[tuple[str, object], ...], list[int]] = {}
+    attempts: list[DeliveryAttempt] = []
+    retries: list[tuple[int, float]] = []
+    copies: list[int] = []
+    settled: list[int] = []
     with transaction.atomic():
-        ours = OutgoingMessage.objects.select_for_update().filter(
-            pk=message.pk, state=MessageState.SENDING, claim_token=token).exists()
-        if result.aborted or not ours:
-            _record_abandoned(message, attempt, result, attempt_fields, now)
-            return _report(message.pk)
-        accepted_any = False
-        recipients = list(message.recipients.order_by("id"))
-        for rcpt in recipients:
-            if rcpt.state != RecipientState.SENDING:
+        ours = set(OutgoingMessage.objects.select_for_update().filter(
+            pk__in=[item.message.pk for item, _r in done], state=MessageState.SENDING,
+            claim_token=token).values_list("pk", flat=True))
+        for item, result in done:
+            message, attempt = item.message, item.attempt
+            assert attempt is not None
+            attempt.finished = now
+            attempt.stage = AttemptStage(str(result.stage))
+            attempt.smtp_code = result.code
+            attempt.detail = result.detail[:2000]
+            attempt.results = _results_json(result)
+            attempt.server = result.server or attempt.server
+            if result.aborted or message.pk not in ours:
+                attempt.outcome = AttemptOutcome.ABANDONED
+                attempts.append(attempt)
+                _record_abandoned(message, attempt, result, now)
+                reports[message.pk] = _report(message.pk)
                 continue
-            reply = by_address.get(rcpt.address)
-            if reply is None:  # not in this envelope: cannot happen, keep it pending
-                rcpt.state = RecipientState.DEFERRED
-            else:
-                rcpt.state = _target(reply.outcome, result.stage)
-                rcpt.smtp_code = reply.code
-                rcpt.enhanced_status = reply.enhanced
-                rcpt.diagnostic = reply.text[:2000]
-                rcpt.remote_mta = (result.server or "")[:255]
-                accepted_any = accepted_any or reply.outcome is Outcome.ACCEPTED
-            rcpt.save(update_fields=["state", "smtp_code", "enhanced_status", "diagnostic",
-                                     "remote_mta", "updated"])
-        deferred = [r for r in recipients if r.state == RecipientState.DEFERRED]
-        next_at = None
-        if deferred:
-            next_at = states.next_attempt(
-                message.created, now, message.attempts, base=settings.WEBMAIL_SEND_RETRY_BASE,
-                maximum=settings.WEBMAIL_SEND_RETRY_MAX, max_age=settings.WEBMAIL_SEND_MAX_AGE)
-            if next_at is None:
-                _fail(message, deferred, f"gave up after {message.attempts} attempt(s); last "
-                      f"reply: {deferred[0].diagnostic}"[:2000], now)
-                for rcpt in deferred:
-                    rcpt.state = RecipientState.FAILED
-        message_fields: dict[str, object] = {"updated": now, **_RELEASE}
-        copy_possible = bool(message.credential)  # the Sent copy logs in as the user
-        if accepted_any:
-            message_fields["sent_copy_wanted"] = True
-            if not copy_possible and not message.sent_copy_error:
-                message_fields["sent_copy_error"] = "no stored credential to log in with"
-        if next_at is not None:
-            message_fields.update(state=MessageState.DEFERRED, next_attempt_at=next_at,
-                                  published_at=next_at)
+            attempt.outcome = _attempt_outcome(result)
+            attempts.append(attempt)
+            fields, retry, copy = _outcome(item, result, now, rcpt_groups)
+            msg_groups.setdefault(tuple(sorted(fields.items())), []).append(message.pk)
+            if retry is not None:
+                retries.append((message.pk, retry))
+            if copy:
+                copies.append(message.pk)
+            if fields["state"] == MessageState.FINISHED:
+                settled.append(message.pk)
+            reports[message.pk] = DeliveryReport(
+                message.pk, claimed=True, state=str(fields["state"]),
+                recipients={r.address: str(r.state) for r in item.recipients})
+            log.info("outgoing %s attempt %d: %s (%s)", message.message_id, attempt.number,
+                     attempt.outcome, result.detail[:200] or result.code)
+        for (state, code, enhanced, diagnostic, mta), pks in rcpt_groups.items():
+            OutgoingRecipient.objects.filter(pk__in=pks).update(
+                state=state, smtp_code=code, enhanced_status=enhanced, diagnostic=diagnostic,
+                remote_mta=mta, updated=now)
+        for key, pks in msg_groups.items():
+            OutgoingMessage.objects.filter(pk__in=pks).update(**dict(key))
+        _update_attempts(attempts)
+        for pk, delay in retries:
+            transaction.on_commit(partial(publish_deliver, pk, countdown=delay))
+        for pk in copies:
+            transaction.on_commit(partial(publish_sent_copy, pk))
+        if settled:
+            wipe_credentials_if_settled(settled)
+    return reports
+
+
+def _outcome(item: _Item, result: SubmitResult, now: datetime,
+             rcpt_groups: dict[tuple[object, ...], list[int]],
+             ) -> tuple[dict[str, object], float | None, bool]:
+    """One message's result: its recipients' new states (added to ``rcpt_groups``), the
+    message's new fields, the retry countdown (or None) and whether a Sent copy is due."""
+    message = item.message
+    by_address = result.by_address()
+    accepted_any = False
+    changed = []
+    for rcpt in item.recipients:
+        if rcpt.state != RecipientState.SENDING:
+            continue
+        changed.append(rcpt)
+        reply = by_address.get(rcpt.address)
+        if reply is None:  # not in this envelope: cannot happen, keep it pending
+            rcpt.state = RecipientState.DEFERRED
         else:
-            message_fields.update(state=MessageState.FINISHED, completed_at=now)
-        OutgoingMessage.objects.filter(pk=message.pk).update(**message_fields)
-        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-            outcome=_attempt_outcome(result), **attempt_fields)
-        if next_at is not None:
-            delay = max((next_at - now).total_seconds(), 1.0)
-            transaction.on_commit(partial(publish_deliver, message.pk, countdown=delay))
-        if accepted_any and copy_possible and not message.sent_copy_done:
-            transaction.on_commit(partial(publish_sent_copy, message.pk))
-        wipe_credential_if_settled(message.pk)
-    log.info("outgoing %s attempt %d: %s (%s)", message.message_id, attempt.number,
-             _attempt_outcome(result), result.detail[:200] or result.code)
-    return DeliveryReport(message.pk, claimed=True, state=str(message_fields["state"]),
-                          recipients={r.address: str(r.state) for r in recipients})
+            rcpt.state = _target(reply.outcome, result.stage)
+            rcpt.smtp_code = reply.code
+            rcpt.enhanced_status = reply.enhanced
+            rcpt.diagnostic = reply.text[:2000]
+            rcpt.remote_mta = (result.server or "")[:255]
+            accepted_any = accepted_any or reply.outcome is Outcome.ACCEPTED
+    deferred = [r for r in item.recipients if r.state == RecipientState.DEFERRED]
+    next_at = None
+    if deferred:
+        next_at = states.next_attempt(
+            message.created, now, message.attempts, base=settings.WEBMAIL_SEND_RETRY_BASE,
+            maximum=settings.WEBMAIL_SEND_RETRY_MAX, max_age=settings.WEBMAIL_SEND_MAX_AGE)
+        if next_at is None:
+            reason = (f"gave up after {message.attempts} attempt(s); last reply: "
+                      f"{deferred[0].diagnostic}")[:2000]
+            for rcpt in deferred:
+                rcpt.state = RecipientState.FAILED
+                rcpt.diagnostic = reason
+    for rcpt in changed:
+        rcpt_groups.setdefault((rcpt.state, rcpt.smtp_code, rcpt.enhanced_status,
+                                rcpt.diagnostic, rcpt.remote_mta), []).append(rcpt.pk)
+    fields: dict[str, object] = {"updated": now, **_RELEASE}
+    copy_possible = bool(message.credential)  # the Sent copy logs in as the user
+    if accepted_any:
+        fields["sent_copy_wanted"] = True
+        if not copy_possible and not message.sent_copy_error:
+            fields["sent_copy_error"] = "no stored credential to log in with"
+    if next_at is not None:
+        fields.update(state=MessageState.DEFERRED, next_attempt_at=next_at,
+                      published_at=next_at)
+    else:
+        fields.update(state=MessageState.FINISHED, completed_at=now)
+    retry = max((next_at - now).total_seconds(), 1.0) if next_at is not None else None
+    copy = accepted_any and copy_possible and not message.sent_copy_done
+    return fields, retry, copy
 
 
 def _record_abandoned(message: OutgoingMessage, attempt: DeliveryAttempt,
-                      result: SubmitResult, attempt_fields: dict[str, object],
-                      now: datetime) -> None:
-    """We lost the claim. Keep our attempt's record; an ``unknown`` the reclaimer guessed may
-    be replaced by the definite reply we got (that can never cause a second send)."""
-    DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-        outcome=AttemptOutcome.ABANDONED, **attempt_fields)
+                      result: SubmitResult, now: datetime) -> None:
+    """We lost the claim. Keep our attempt's record (written with the batch's attempts); an
+    ``unknown`` the reclaimer guessed may be replaced by the definite reply we got (that can
+    never cause a second send)."""
     if result.aborted:
         return
     for reply in result.recipients:
