@@ -138,8 +138,8 @@ def check_limits(user: User, built: BuiltMessage) -> None:
     """Raise ``LimitExceeded`` when the message is too large, has too many recipients, or the
     user's or domain's limits (``accounts.limits``: per message and per hour) refuse it.
 
-    Call it once per message, right before the enqueue transaction: an allowed message counts
-    against the hourly limit at once (``check_send_allowed`` commits that count itself).
+    Call it once per message; ``outgoing_enqueue`` calls it inside its transaction, so an
+    allowed message's count commits with the message's rows.
     """
     if len(built.raw) > settings.WEBMAIL_MAX_MESSAGE_BYTES:
         raise LimitExceeded(_("The message is %(size)s KiB; the limit is %(limit)s KiB.") % {
@@ -208,8 +208,9 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     bytes, From header not matching, a bad origin). Each refusal is audited.
     """
     address = from_email.strip()
-    allowed = {i.email.lower() for i in identities_for(user)}
-    if address.lower() not in allowed:
+    # The user's own address is always allowed (``identities_for`` lists it first): no query.
+    if address.lower() != user.username.lower() and address.lower() not in {
+            i.email.lower() for i in identities_for(user)}:
         raise _refuse(user, address, IdentityNotAllowed(
             _("You may not send as %(address)s.") % {"address": address}))
     headers, subject = _header_addresses(built.raw)
@@ -233,10 +234,6 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
         "pk", flat=True).first()
     if existing is not None:  # a double submit: do not count it against the limits
         raise AlreadyQueued(_("This message was already sent."), existing)
-    try:
-        check_limits(user, built)
-    except LimitExceeded as exc:
-        raise _refuse(user, address, exc) from None
     origin_folder, origin_uid, origin_kind = "", None, OriginKind.NONE
     if origin is not None:
         folder, uid, kind = origin
@@ -248,33 +245,44 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     due = max(send_at, now) if send_at is not None else now
     publish_now = due - now <= COUNTDOWN_LIMIT
     envelope_id = secrets.token_hex(16)
+    refusal: LimitExceeded | None = None
     try:
+        # One transaction, one commit: the hourly count (``check_limits``, under the lock on
+        # the user row) and the rows. A refusal's audit entry commits (the block then ends
+        # normally); a double submit (IntegrityError) rolls the count back with the rows.
         with transaction.atomic():
-            message = OutgoingMessage.objects.create(
-                user=user, from_email=address,
-                envelope_from=_envelope_from(
-                    built.envelope_from if built.envelope_from.lower() == address.lower()
-                    else address, envelope_id),
-                message_id=message_id, envelope_id=envelope_id, subject=subject,
-                raw=bytes(built.raw), size=len(built.raw), state=MessageState.QUEUED,
-                send_at=send_at, next_attempt_at=due,
-                published_at=due if publish_now else None,
-                credential=(crypto.encrypt(smtp_password, purpose=CREDENTIAL_PURPOSE)
-                            if smtp_password else ""),
-                origin_folder=origin_folder, origin_uid=origin_uid, origin_kind=origin_kind,
-            )
-            OutgoingRecipient.objects.bulk_create([
-                OutgoingRecipient(message=message, address=rcpt, kind=_kind(rcpt, headers))
-                for rcpt in recipients
-            ])
-            if publish_now:
-                countdown = max((due - now).total_seconds(), 0.0)
-                pk = message.pk
-                transaction.on_commit(lambda: publish_deliver(pk, countdown=countdown))
+            try:
+                check_limits(user, built)
+            except LimitExceeded as exc:
+                refusal = exc
+            else:
+                message = OutgoingMessage.objects.create(
+                    user=user, from_email=address,
+                    envelope_from=_envelope_from(
+                        built.envelope_from if built.envelope_from.lower() == address.lower()
+                        else address, envelope_id),
+                    message_id=message_id, envelope_id=envelope_id, subject=subject,
+                    raw=bytes(built.raw), size=len(built.raw), state=MessageState.QUEUED,
+                    send_at=send_at, next_attempt_at=due,
+                    published_at=due if publish_now else None,
+                    credential=(crypto.encrypt(smtp_password, purpose=CREDENTIAL_PURPOSE)
+                                if smtp_password else ""),
+                    origin_folder=origin_folder, origin_uid=origin_uid, origin_kind=origin_kind,
+                )
+                OutgoingRecipient.objects.bulk_create([
+                    OutgoingRecipient(message=message, address=rcpt, kind=_kind(rcpt, headers))
+                    for rcpt in recipients
+                ])
+                if publish_now:
+                    countdown = max((due - now).total_seconds(), 0.0)
+                    pk = message.pk
+                    transaction.on_commit(lambda: publish_deliver(pk, countdown=countdown))
     except IntegrityError:
         existing = OutgoingMessage.objects.filter(message_id=message_id).values_list(
             "pk", flat=True).first()
         raise AlreadyQueued(_("This message was already sent."), existing) from None
+    if refusal is not None:
+        raise _refuse(user, address, refusal) from None
     log.info("queued %s from %s to %d recipient(s)", message_id, redact(address),
              len(recipients))
     return message
