@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
-from django.utils.translation import gettext as _
+from django.utils.safestring import SafeString
 
+from webmail.mail import rows
 from webmail.mail.views.common import folder_url as _folder_url
 from webmail.mail.views.common import message_url as _message_url
 
@@ -46,16 +46,10 @@ def mail_datetime(value: datetime | None) -> str:
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
-def _person(address: Any) -> str:
-    name = getattr(address, "name", "") or ""
-    email = getattr(address, "email", "") or ""
-    return name or email
-
-
 @register.filter
 def people(addresses: Sequence[Any] | None) -> str:
     """Names (else addresses) joined for a list column."""
-    return ", ".join(p for p in (_person(a) for a in addresses or ()) if p)
+    return rows.people(addresses)
 
 
 @register.filter
@@ -82,7 +76,13 @@ def aria_sort(params: Any, *keys: str) -> str:
 @register.filter
 def mail_size(value: int | None) -> str:
     """A compact size for a narrow column: "980 B", then Django's "15.5 KB", "2.1 MB"."""
-    size = int(value or 0)
-    if size < 1024:
-        return _("%(size)d B") % {"size": size}
-    return str(filesizeformat(size))
+    return rows.mail_size(value)
+
+
+@register.simple_tag
+def message_rows(page: Any, folder: str, params: Any, selectable: bool = False,
+                 current_uid: int | None = None) -> SafeString:
+    """The rows of a list page (``webmail.mail.rows``: the template engine cost ~0.3 ms a row)."""
+    return rows.message_rows(page.rows, folder=folder, item_query=params.item_query,
+                             selectable=bool(selectable), current_uid=current_uid,
+                             shows_recipients=bool(page.shows_recipients))
