@@ -140,7 +140,7 @@ class FakeStore:
 
     # --- folders ------------------------------------------------------------------------------
 
-    def list_folders(self) -> list[Folder]:
+    def list_folders(self, *, with_status: bool = False) -> list[Folder]:
         self.calls.append(("list_folders",))
         names = set(self._boxes)
         parents = {DELIMITER.join(n.split(DELIMITER)[:i]) for n in names

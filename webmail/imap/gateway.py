@@ -18,6 +18,8 @@ from typing import Any, Protocol, TypeVar
 
 import imapclient
 from imapclient import exceptions as imap_exc
+from imapclient import response_parser as imap_response
+from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.response_types import Envelope
 
 from webmail.imap.errors import (
@@ -95,7 +97,7 @@ class MailStore(Protocol):
     def noop(self) -> None: ...
     def refresh(self) -> None: ...
     def logout(self) -> None: ...
-    def list_folders(self) -> list[Folder]: ...
+    def list_folders(self, *, with_status: bool = False) -> list[Folder]: ...
     def folder_status(self, folder: str) -> FolderStatus: ...
     def create_folder(self, folder: str) -> None: ...
     def rename_folder(self, old: str, new: str) -> None: ...
@@ -266,6 +268,18 @@ def _charset_for(criteria: Sequence[Any]) -> str | None:
     return "UTF-8" if any(isinstance(c, str) and not c.isascii() for c in criteria) else None
 
 
+def _status_from(folder: str, data: dict[bytes, Any]) -> FolderStatus:
+    modseq = data.get(b"HIGHESTMODSEQ")
+    return FolderStatus(
+        name=folder,
+        messages=int(data.get(b"MESSAGES", 0)),
+        unseen=int(data.get(b"UNSEEN", 0)),
+        uidvalidity=int(data.get(b"UIDVALIDITY", 0)),
+        uidnext=int(data.get(b"UIDNEXT", 0)),
+        highestmodseq=int(modseq) if modseq is not None else None,
+    )
+
+
 class ImapStore:
     """A logged-in IMAP connection. Use ``ImapStore.open`` (a context manager) or the pool."""
 
@@ -281,6 +295,8 @@ class ImapStore:
         self.broken = False
         # (folder, UIDVALIDITY, UID) -> summary; flags are fetched afresh each time.
         self._summaries: OrderedDict[tuple[str, int, int], MessageSummary] = OrderedDict()
+        # STATUS answers of the current request (see ``folder_status``).
+        self._statuses: dict[str, FolderStatus] = {}
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -351,6 +367,7 @@ class ImapStore:
         return self._caps
 
     def noop(self) -> None:
+        self._statuses.clear()  # the server may report changes now
         self._call("noop", self._client.noop)
 
     def refresh(self) -> None:
@@ -361,8 +378,10 @@ class ImapStore:
         request left: a UID FETCH or STORE of a newer message answers nothing (silently), and
         STATUS of the selected folder reports the old counts. A NOOP makes the server catch up.
         Nothing is sent when no folder is selected (a fresh connection). Raises
-        ``ImapUnavailable`` when the connection is gone.
+        ``ImapUnavailable`` when the connection is gone. Forgets the STATUS answers of the
+        previous request.
         """
+        self._statuses.clear()
         if self._selected is not None:
             self._call("noop", self._client.noop)
 
@@ -375,10 +394,22 @@ class ImapStore:
 
     # --- folders ----------------------------------------------------------------------------
 
-    def list_folders(self) -> list[Folder]:
+    def list_folders(self, *, with_status: bool = False) -> list[Folder]:
+        """Every folder. ``with_status``: the caller will ask ``folder_status`` of each, so
+        a server with LIST-STATUS (RFC 5819) answers the counts in the same command (one round
+        trip instead of one per folder); ``folder_status`` then answers from them."""
         # Dovecot and most servers put RFC 6154 attributes in plain LIST replies; for the rest
         # the common names stand in (_SPECIAL_NAMES).
-        raw = self._call("list", lambda: self._client.list_folders())
+        raw: list[tuple[Any, Any, str]] | None = None
+        if with_status and "LIST-STATUS" in self.capabilities():
+            if self._selected is None:
+                # As in ``folder_status``: open INBOX (the usual first page) by SELECT, so
+                # its STATUS inside the LIST is nearly free instead of a second opening.
+                with contextlib.suppress(ImapNotFound, ImapProtocolError):
+                    self.select("INBOX")
+            raw = self._list_status()
+        if raw is None:
+            raw = self._call("list", lambda: self._client.list_folders())
         folders = []
         taken: set[SpecialUse] = set()
         for flags, delimiter, name in raw:
@@ -409,35 +440,89 @@ class ImapStore:
         100,000 messages in Dovecot) and the SELECT that usually follows opens it again, while
         STATUS of the selected folder is nearly free. Raises ``ImapNotFound``."""
         check_folder(folder)
+        known = self._statuses.get(folder)
+        if known is not None:
+            return known
         if self._selected is None:
             self.select(folder)
+        data = self._call("status", lambda: self._client.folder_status(folder,
+                                                                         self._status_items()))
+        status = _status_from(folder, data)
+        self._statuses[folder] = status
+        return status
+
+    def _status_items(self) -> list[bytes]:
         what = [b"MESSAGES", b"UNSEEN", b"UIDVALIDITY", b"UIDNEXT"]
         if self._condstore:
             what.append(b"HIGHESTMODSEQ")
-        data = self._call("status", lambda: self._client.folder_status(folder, what))
-        modseq = data.get(b"HIGHESTMODSEQ")
-        return FolderStatus(
-            name=folder,
-            messages=int(data.get(b"MESSAGES", 0)),
-            unseen=int(data.get(b"UNSEEN", 0)),
-            uidvalidity=int(data.get(b"UIDVALIDITY", 0)),
-            uidnext=int(data.get(b"UIDNEXT", 0)),
-            highestmodseq=int(modseq) if modseq is not None else None,
-        )
+        return what
+
+    def _list_status(self) -> list[tuple[Any, Any, str]] | None:
+        """``LIST "" "*" RETURN (STATUS (...))``: the folders, and the STATUS of each
+        remembered for this request. imapclient has no call for it, so this uses its command
+        plumbing; None (the caller lists plainly) when the answer cannot be read.
+
+        Remembered STATUS answers last until the request ends (``refresh``) or this connection
+        changes something (``_changed``): a page asks for the same counts several times (the
+        folder list, the page's own folder, the live-refresh state) within a few milliseconds.
+        """
+        client = self._client
+        items = " ".join(i.decode("ascii") for i in self._status_items())
+
+        def command() -> tuple[list[Any], list[Any]]:
+            imap = client._imap
+            typ, dat = imap._simple_command(
+                "LIST", client._normalise_folder(""), client._normalise_folder("*"),
+                "RETURN", f"(STATUS ({items}))")
+            client._checkok("list", typ, dat)
+            _typ, listing = imap._untagged_response(typ, dat, "LIST")
+            _typ, statuses = imap._untagged_response(typ, dat, "STATUS")
+            return listing, statuses
+
+        try:
+            listing, statuses = self._call("list", command)
+        except AttributeError:  # imapclient's plumbing changed: list plainly
+            log.warning("LIST-STATUS not possible with this imapclient", exc_info=True)
+            return None
+        try:
+            folders = client._proc_folder_list(listing)
+            found: dict[str, FolderStatus] = {}
+            for line in statuses:
+                if line in (b"", None):
+                    continue
+                parsed = imap_response.parse_response([line])
+                name = parsed[0]
+                if isinstance(name, bytes):
+                    name = decode_utf7(name) if client.folder_encode else name.decode()
+                name = "INBOX" if str(name).upper() == "INBOX" else str(name)
+                pairs = parsed[-1]
+                found[name] = _status_from(name, dict(zip(pairs[::2], pairs[1::2], strict=True)))
+        except (ValueError, TypeError, IndexError, imap_exc.ProtocolError):
+            log.warning("LIST-STATUS answer not understood; listing plainly", exc_info=True)
+            return None
+        self._statuses.update(found)
+        return list(folders)
+
+    def _changed(self) -> None:
+        """This connection changed something: counts remembered in this request are stale."""
+        self._statuses.clear()
 
     def create_folder(self, folder: str) -> None:
         check_folder(folder)
+        self._changed()
         self._call("create", lambda: self._client.create_folder(folder))
         with contextlib.suppress(ImapProtocolError):
             self._call("subscribe", lambda: self._client.subscribe_folder(folder))
 
     def rename_folder(self, old: str, new: str) -> None:
+        self._changed()
         check_folder(old)
         check_folder(new)
         self._unselect_if(old)
         self._call("rename", lambda: self._client.rename_folder(old, new))
 
     def delete_folder(self, folder: str) -> None:
+        self._changed()
         check_folder(folder)
         self._unselect_if(folder)
         self._call("delete", lambda: self._client.delete_folder(folder))
@@ -600,6 +685,7 @@ class ImapStore:
         wanted = check_uids(uids)
         if not wanted:
             return
+        self._changed()
         self.select(folder)
         raw = [f.encode("ascii") for f in flags]
         if add:
@@ -612,6 +698,7 @@ class ImapStore:
         check_folder(target)
         if not wanted or target == folder:
             return
+        self._changed()
         self.select(folder)
         if "MOVE" in self.capabilities():
             self._call("move", lambda: self._client.move(wanted, target))
@@ -624,6 +711,7 @@ class ImapStore:
         wanted = check_uids(uids)
         if not wanted:
             return
+        self._changed()
         self.select(folder)
         self._call("store", lambda: self._client.add_flags(wanted, [b"\\Deleted"], silent=True))
         if "UIDPLUS" in self.capabilities():
@@ -635,6 +723,7 @@ class ImapStore:
                when: datetime | None = None) -> int | None:
         """Append a message; returns its UID when the server says (UIDPLUS APPENDUID)."""
         check_folder(folder)
+        self._changed()
         raw_flags = [f.encode("ascii") for f in flags]
         response = self._call("append", lambda: self._client.append(
             folder, message, raw_flags, when))
@@ -758,6 +847,7 @@ class ImapStore:
 
     def refresh_selected(self) -> None:
         """Forget the cached SELECT data so the next call re-selects (after outside changes)."""
+        self._changed()
         self._select_info = None
         self._selected = None
 

@@ -88,7 +88,7 @@ def _sort_name(name: str) -> tuple[int, str]:
 def folder_tree(store: MailStore, *, counts: bool = True) -> FolderTree:
     """Every folder, special ones first (in ``SPECIAL_ORDER``) then the rest by name, each
     followed by its sub-folders; with unread and total counts from STATUS when ``counts``."""
-    folders = store.list_folders()
+    folders = store.list_folders(with_status=counts)
     by_name: dict[str, Folder] = {f.name: f for f in folders}
     delimiter = next((f.delimiter for f in folders if f.delimiter), "/")
     # Parents the server did not list (some servers omit \NonExistent parents).
