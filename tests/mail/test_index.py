@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
+
+import pytest
 
 from tests.conftest import make_message
 from webmail.imap.fake import FakeStore
-from webmail.imap.types import SearchField, SearchQuery, SortKey
+from webmail.imap.types import FolderStatus, SearchField, SearchQuery, SortKey
+from webmail.mail import index as index_module
 from webmail.mail.index import IndexKey, index_remove, load_index
 
 
@@ -119,3 +123,45 @@ def test_fallback_without_sort_is_cached_too(fill: Callable[..., list[int]]) -> 
     assert list(load_index(store, key).uids) == uids[::-1]  # "Sender 00004" first
     assert load_index(store, key).from_cache
     assert sum(1 for c in store.calls if c[0] == "fetch_sort_values") == 1
+
+
+def test_the_process_copy_answers_without_reading_the_cache(
+        fill: Callable[..., list[int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FakeStore()
+    uids = fill(store, 5)
+    key = IndexKey("u1", "INBOX", SortKey.DATE, True, None)
+    load_index(store, key)
+    reads: list[str] = []
+    real_get = index_module.cache.get
+    monkeypatch.setattr(index_module.cache, "get",
+                        lambda k, *a, **kw: reads.append(k) or real_get(k, *a, **kw))
+    again = load_index(store, key)
+    assert again.from_cache and list(again.uids) == uids[::-1] and reads == []
+    # Another process changed the folder: STATUS differs, the copy is not used.
+    new = store.append("INBOX", make_message(subject="new"))
+    fresh = load_index(store, key)
+    assert fresh.uids[0] == new and reads  # read the shared entry to catch up or re-sort
+    # Another process holds a copy too: the shared entry alone is enough when ours is gone.
+    index_module.recent.clear()
+    reads.clear()
+    shared = load_index(store, key)
+    assert shared.from_cache and shared.uids[0] == new and reads
+    assert _sorts(store) <= 2
+
+
+def test_the_process_copies_stay_within_their_byte_budget() -> None:
+    recent = index_module._Recent(limit=1000)  # room for 250 UIDs
+
+    def status(n: int) -> FolderStatus:
+        return FolderStatus(name="INBOX", messages=n, unseen=0, uidvalidity=1, uidnext=n + 1)
+
+    recent.put("a", status(100), array("I", range(100)))
+    recent.put("b", status(100), array("I", range(100)))
+    assert recent.get("a", status(100)) is not None  # a is now the most recently used
+    recent.put("c", status(100), array("I", range(100)))  # 1,200 bytes: b goes
+    assert recent.get("b", status(100)) is None
+    assert recent.get("a", status(100)) is not None and recent.get("c", status(100)) is not None
+    assert recent.get("a", status(101)) is None  # not valid for another STATUS
+    recent.put("huge", status(300), array("I", range(300)))  # over the budget alone: not kept
+    assert recent.get("huge", status(300)) is None
+    assert recent.get("a", status(100)) is not None
