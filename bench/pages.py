@@ -21,8 +21,7 @@ from django.test import Client
 
 from bench import raw
 from tests.infra import mailstack
-from webmail import mailconn
-from webmail.mail import index
+from webmail import localcache, mailconn
 
 
 @dataclass
@@ -49,11 +48,10 @@ def sign_in(address: str) -> Client:
 
 def forget(address: str, *kinds: str) -> None:
     """Make the next request cold: close the user's pooled IMAP connections and drop the cached
-    entries of these kinds (``index``, ``body``, ``digest``) of the bench's cache (and for
-    ``index`` the web process's own copies of folder orders)."""
+    entries of these kinds (``index``, ``body``, ``digest``) of the bench's cache, and the web
+    process's own copies of such entries (``webmail.localcache``)."""
     mailconn.pool().close_user(address)
-    if "index" in kinds:
-        index.recent.clear()  # this process's own copies of folder orders, too
+    localcache.clear_all()  # this process's own copies of orders and bodies, too
     location = settings.CACHES["default"]["LOCATION"]
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     client = redis.Redis.from_url(location)

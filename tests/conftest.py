@@ -145,9 +145,9 @@ def _clear_cache() -> Iterator[None]:
     # Redis database of its own per xdist worker (tests/settings.py), so this clears only ours.
     with contextlib.suppress(Exception):  # a test that stopped Redis restores it itself
         cache.clear()
-    from webmail.mail.index import recent
+    from webmail import localcache
 
-    recent.clear()  # the process's own copies of folder orders (FakeStores repeat UIDVALIDITY)
+    localcache.clear_all()  # the process's own copies (FakeStores repeat UIDVALIDITY and UIDs)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0,

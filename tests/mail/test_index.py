@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from array import array
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import make_message
 from webmail.imap.fake import FakeStore
-from webmail.imap.types import FolderStatus, SearchField, SearchQuery, SortKey
+from webmail.imap.types import SearchField, SearchQuery, SortKey
+from webmail.localcache import BoundedLRU, clear_all
 from webmail.mail import index as index_module
 from webmail.mail.index import IndexKey, index_remove, load_index
 
@@ -150,18 +151,28 @@ def test_the_process_copy_answers_without_reading_the_cache(
 
 
 def test_the_process_copies_stay_within_their_byte_budget() -> None:
-    recent = index_module._Recent(limit=1000)  # room for 250 UIDs
+    recent: BoundedLRU[str] = BoundedLRU(limit=1000)
+    recent.put("a", "A", 400)
+    recent.put("b", "B", 400)
+    assert recent.get("a") == "A"  # a is now the most recently used
+    recent.put("c", "C", 400)  # 1,200 bytes: b goes
+    assert recent.get("b") is None and recent.get("a") == "A" and recent.get("c") == "C"
+    assert recent.size == 800
+    recent.put("huge", "H", 1001)  # over the budget alone: not kept, nothing else dropped
+    assert recent.get("huge") is None and recent.size == 800
+    recent.put("a", "A2", 100)  # replaced, its size counted once
+    assert recent.get("a") == "A2" and recent.size == 500
+    clear_all()
+    assert recent.get("c") is None and recent.size == 0
 
-    def status(n: int) -> FolderStatus:
-        return FolderStatus(name="INBOX", messages=n, unseen=0, uidvalidity=1, uidnext=n + 1)
 
-    recent.put("a", status(100), array("I", range(100)))
-    recent.put("b", status(100), array("I", range(100)))
-    assert recent.get("a", status(100)) is not None  # a is now the most recently used
-    recent.put("c", status(100), array("I", range(100)))  # 1,200 bytes: b goes
-    assert recent.get("b", status(100)) is None
-    assert recent.get("a", status(100)) is not None and recent.get("c", status(100)) is not None
-    assert recent.get("a", status(101)) is None  # not valid for another STATUS
-    recent.put("huge", status(300), array("I", range(300)))  # over the budget alone: not kept
-    assert recent.get("huge", status(300)) is None
-    assert recent.get("a", status(100)) is not None
+def test_a_process_copy_is_used_only_for_the_status_it_was_made_for(
+        fill: Callable[..., list[int]]) -> None:
+    store = FakeStore()
+    fill(store, 3)
+    key = IndexKey("u1", "INBOX", SortKey.DATE, True, None)
+    first = load_index(store, key)
+    cache_key = key.cache_key(first.status.uidvalidity)
+    stale = dataclasses.replace(first.status, uidnext=first.status.uidnext + 1)
+    assert index_module._recent_get(cache_key, first.status) is not None
+    assert index_module._recent_get(cache_key, stale) is None

@@ -12,7 +12,9 @@ from django.test import Client
 
 from tests.conftest import make_message
 from tests.mail.conftest import FakeMail
+from webmail import localcache
 from webmail.imap.fake import FakeStore
+from webmail.mail import bodies
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +116,24 @@ def test_the_body_is_cached(client_alice: Client, alice_store: FakeStore) -> Non
     client_alice.get(f"/mail/INBOX/{uid}/")
     client_alice.get(f"/mail/INBOX/{uid}/body/")
     client_alice.get(f"/mail/INBOX/{uid}/")
+    assert alice_store.calls.count(("fetch_message", "INBOX", uid)) == 1
+
+
+def test_the_process_keeps_the_body_it_used_last(client_alice: Client, alice_store: FakeStore,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    uid = alice_store.append("INBOX", _related_message())
+    client_alice.get(f"/mail/INBOX/{uid}/")
+    first = client_alice.get(f"/mail/INBOX/{uid}/body/").content
+    reads: list[object] = []
+    real = bodies.cache.get_many
+    monkeypatch.setattr(bodies.cache, "get_many", lambda keys, *a, **kw: reads.append(keys)
+                        or real(keys, *a, **kw))
+    assert client_alice.get(f"/mail/INBOX/{uid}/body/").content == first
+    client_alice.get(f"/mail/INBOX/{uid}/")
+    assert reads == []  # neither the page nor the body document read the shared cache
+    localcache.clear_all()  # another web process: the shared cache answers
+    assert client_alice.get(f"/mail/INBOX/{uid}/body/").content == first
+    assert len(reads) == 1
     assert alice_store.calls.count(("fetch_message", "INBOX", uid)) == 1
 
 

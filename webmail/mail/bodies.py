@@ -10,6 +10,8 @@ sanitized body for one remote-content policy. Both are cached:
 A message's bytes never change under a UID (RFC 3501), so neither can go stale; a new
 sanitizer version or UIDVALIDITY gives new keys. Opening a message costs one fetch and one
 parse; the body document, the attachments and the second policy then come from the cache.
+Each web process also keeps the ones it used last (``recent``, 32 MB): the message page and its
+body document, asked for one after the other, do not read a megabyte of HTML from Redis again.
 
 Inline images (``cid:``) are embedded as ``data:`` URIs. The body document lives in a sandboxed
 iframe without ``allow-same-origin``, so its own requests come from an opaque origin and the
@@ -36,6 +38,7 @@ from django.utils.translation import gettext
 
 from webmail.imap.errors import ImapProtocolError
 from webmail.imap.gateway import MailStore
+from webmail.localcache import BoundedLRU
 from webmail.mime.addresses import Address
 from webmail.mime.parse import MimeError, ParsedMessage, parse_message, part_bytes
 from webmail.mime.render import text_to_html
@@ -96,6 +99,14 @@ class RenderedBody:
     has_remote: bool
 
 
+#: (digest, body) by the shared cache's body or facts key; immutable, like those entries.
+recent: BoundedLRU[tuple[MessageDigest, RenderedBody]] = BoundedLRU(32 * 1024 * 1024)
+
+
+def _keep(key: str, digest: MessageDigest, body: RenderedBody) -> None:
+    recent.put(key, (digest, body), len(body.html) + 4096)
+
+
 def _key(kind: str, *parts: object) -> str:
     text = "\x00".join(str(p) for p in parts)
     return f"mail:{kind}:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -115,14 +126,20 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
     digest_key = _key("digest", DIGEST_VERSION, *base)
     body_key = _key("body", POLICY_VERSION, policy.value, *base)
     facts_key = _key("bodyfacts", POLICY_VERSION, policy.value, *base)
+    local = recent.get(body_key if html else facts_key)
+    if local is not None:
+        return local
     found = cache.get_many([digest_key, body_key if html else facts_key])
     digest = found.get(digest_key)
     if isinstance(digest, MessageDigest):
         if html and isinstance(body := found.get(body_key), RenderedBody):
+            _keep(body_key, digest, body)
             return digest, body
         facts = found.get(facts_key)
         if not html and isinstance(facts, tuple) and len(facts) == 2:
-            return digest, RenderedBody("", int(facts[0]), bool(facts[1]))
+            body = RenderedBody("", int(facts[0]), bool(facts[1]))
+            _keep(facts_key, digest, body)
+            return digest, body
     raw = store.fetch_message(folder, uid)
     parsed = parse_message(raw)
     embedded = _embeddable(raw, parsed)
@@ -130,7 +147,10 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
     body = _render(parsed, policy, embedded)
     cache.set_many({digest_key: digest, body_key: body,
                     facts_key: (body.remote_blocked, body.has_remote)}, CACHE_TIMEOUT)
-    return digest, (body if html else dataclasses.replace(body, html=""))
+    facts = dataclasses.replace(body, html="")
+    _keep(body_key, digest, body)
+    _keep(facts_key, digest, facts)
+    return digest, (body if html else facts)
 
 
 def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:
