@@ -19,13 +19,14 @@ def user_settings(user: User) -> UserSettings:
         return UserSettings.objects.get(user=user)
 
 
-def remote_allowed(user: User, sender: str) -> bool:
+def remote_allowed(user: User, sender: str, prefs: UserSettings | None = None) -> bool:
     """Whether a message from ``sender`` may load remote content for ``user``.
 
     Applies the user's policy: never; only from senders in their contacts or whom they
-    allowed; or always.
+    allowed; or always. ``prefs``: the user's settings row when the caller has it already
+    (``request.user_settings``), else it is read.
     """
-    policy = user_settings(user).remote_content
+    policy = (prefs if prefs is not None else user_settings(user)).remote_content
     if policy == RemotePolicy.ALWAYS:
         return True
     if policy == RemotePolicy.NEVER:

@@ -30,6 +30,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import RemotePolicy as RemotePolicyChoice
+from accounts.models import UserSettings
 from accounts.preferences import remote_allowance_add
 from accounts.selectors import remote_allowed, user_settings
 from webmail.compose.models import Contact
@@ -125,7 +126,8 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
                             params=params, remote=choice,
                             max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
                             allow_remote=lambda sender: remote_allowed(
-                                request.user, sender))  # type: ignore[arg-type]
+                                request.user, sender,  # type: ignore[arg-type]
+                                getattr(request, "user_settings", None)))
         size = page_size(request)
         list_page = (page.position - 1) // size + 1 if page.position else 1
         state = live.page_state(store, folder)
@@ -151,7 +153,7 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
         # "Always show from …" only means something when the user's policy consults the
         # per-sender list ("known" senders); "never" and "always" ignore it.
         "sender": page.summary.sender[0].email if page.summary.sender
-        and user_settings(request.user).remote_content == RemotePolicyChoice.KNOWN  # type: ignore[arg-type]
+        and _prefs(request).remote_content == RemotePolicyChoice.KNOWN
         else "",
         "raw_url": here + "raw/",
         "reply_url": compose_url("reply", folder, number),
@@ -169,6 +171,14 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
                         for a in (page.digest.attachments if page.digest else ())],
     }
     return render(request, "mail/message.html", context)
+
+
+def _prefs(request: HttpRequest) -> UserSettings:
+    """The user's settings, as ``UserPreferencesMiddleware`` put them on the request."""
+    prefs = getattr(request, "user_settings", None)
+    if isinstance(prefs, UserSettings):
+        return prefs
+    return user_settings(request.user)  # type: ignore[arg-type]
 
 
 def _delivery(request: HttpRequest, message_id: str) -> MessageDelivery | None:
