@@ -75,6 +75,9 @@ def configure_django(scratch: Path, run_id: str) -> None:
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    # The in-process pages are served by a process set up as gunicorn's workers are: the
+    # WSGI module loads Django and freezes what start-up made out of the collector's way.
+    import webmail.wsgi  # noqa: F401
 
 
 def drop_cache(run_id: str) -> None:
