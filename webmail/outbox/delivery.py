@@ -89,9 +89,8 @@ def worker_name() -> str:
 def claim(pk: int, *, token: str, worker: str, now: datetime) -> bool:
     """Compare-and-set: take the row if it is due (queued/deferred) or its claim expired.
 
-    Every task runs this first, and most tasks of a busy outbox find their row already taken
-    by a batch: so it is one plain SQL UPDATE, without the ORM's per-query overhead
-    (equivalent to ``filter(pk=pk).filter(due | stale).update(...)``).
+    One plain SQL UPDATE, without the ORM's per-query overhead (equivalent to
+    ``filter(pk=pk).filter(due | stale).update(...)``).
     """
     stale_before = now - timedelta(seconds=settings.WEBMAIL_SEND_CLAIM_TIMEOUT)
     ops = connection.ops
@@ -119,6 +118,23 @@ RECORD_EVERY = 25
 def _lease() -> float:
     """Seconds a batch's claim refresh stays good for the DATA fence."""
     return min(5.0, settings.WEBMAIL_SEND_CLAIM_TIMEOUT / 10)
+
+
+def claimable(pk: int, now: datetime) -> bool:
+    """A read before the claim: could ``claim`` take the row now? Most tasks of a busy outbox
+    find their row already taken by a batch; this way they end without a write (on SQLite
+    any write transaction, even one that changes nothing, takes the database's write lock,
+    which the web processes' enqueues wait for)."""
+    row = OutgoingMessage.objects.filter(pk=pk).values_list(
+        "state", "next_attempt_at", "claimed_at").first()
+    if row is None:
+        return False
+    state, next_at, claimed_at = row
+    if state in (MessageState.QUEUED, MessageState.DEFERRED):
+        return next_at is not None and next_at <= now
+    stale_before = now - timedelta(seconds=settings.WEBMAIL_SEND_CLAIM_TIMEOUT)
+    return bool(state == MessageState.SENDING and claimed_at is not None
+                and claimed_at < stale_before)
 
 
 def claim_companions(first: OutgoingMessage, *, token: str, worker: str, now: datetime,
@@ -190,6 +206,8 @@ def outgoing_deliver(pk: int, *, worker: str | None = None,
     size = BATCH_SIZE if batch is None else max(batch, 1)
     # One short transaction: the claims, the recovery of a dead attempt, the recipients
     # marked ``sending`` and the attempt rows (one commit before any network I/O).
+    if not claimable(pk, timezone.now()):
+        return DeliveryReport(pk, claimed=False)
     with transaction.atomic():
         now = timezone.now()
         if not claim(pk, token=token, worker=worker, now=now):

@@ -7,9 +7,21 @@ and the claim decide, so a redelivered or duplicated task changes nothing (``del
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 
 from webmail.imap.errors import ImapProtocolError, ImapUnavailable
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_smtp_sessions(**_kwargs: Any) -> None:
+    """QUIT the SMTP sessions this process kept (prefork children and the solo pool)."""
+    from webmail.outbox.smtp import SESSIONS
+
+    SESSIONS.close_all()
 
 
 @shared_task(name="webmail.outbox.tasks.outgoing_deliver_task", ignore_result=True)
