@@ -16,6 +16,7 @@ from webmail.mail.selectors import folder_tree
 pytestmark = pytest.mark.dovecot
 
 SERVER = ServerAddress("127.0.0.1", 10143)
+RECENT = {"\\Recent"}
 ARGER_UTF7 = "&AMQ-rger"  # "Ärger" in IMAP's modified UTF-7, for plain imaplib
 
 
@@ -105,3 +106,33 @@ def test_a_new_request_sees_what_other_sessions_did(mailbox: Persona) -> None:
         store.refresh()
         tree = folder_tree(store)
         assert {n.name: n.total for n in tree.nodes}["Ärger"] == 3
+
+
+def test_remembered_rows_need_no_fetch_while_the_folder_is_unchanged(alice: Persona) -> None:
+    uids = [alice.append(make_message(subject=f"m{i}")) for i in range(3)]
+    for store in _open(_Counting, alice):
+
+        def request(store: _Counting = store) -> list[str]:
+            """One page view's worth: catch up, STATUS, the rows; the commands it sent."""
+            store.refresh()
+            store.sent.clear()
+            store.folder_status("INBOX")
+            rows = store.fetch_summaries("INBOX", uids)
+            return [f"{r.uid}:{','.join(sorted(r.flags - RECENT))}" for r in rows] + store.sent
+
+        first = request()
+        assert first[-1] == "fetch"  # the whole rows
+        again = request()
+        assert again == [*first[:3], "status"]  # no FETCH at all: HIGHESTMODSEQ unchanged
+        conn = alice.imap()  # another client flags one and deletes another
+        try:
+            conn.select("INBOX")
+            conn.uid("STORE", str(uids[0]), "+FLAGS", "(\\Flagged)")
+            conn.uid("STORE", str(uids[2]), "+FLAGS", "(\\Deleted)")
+            conn.expunge()
+        finally:
+            conn.logout()
+        changed = request()
+        assert changed == [f"{uids[0]}:\\Flagged", f"{uids[1]}:", "status", "fetch"]
+        store.set_flags("INBOX", [uids[1]], ["\\Seen"], add=True)  # our own change
+        assert request()[1] == f"{uids[1]}:\\Seen"

@@ -293,8 +293,10 @@ class ImapStore:
         self._condstore = False
         self._qresync = False
         self.broken = False
-        # (folder, UIDVALIDITY, UID) -> summary; flags are fetched afresh each time.
-        self._summaries: OrderedDict[tuple[str, int, int], MessageSummary] = OrderedDict()
+        # (folder, UIDVALIDITY, UID) -> (summary, the folder's HIGHESTMODSEQ its flags are as
+        # new as, or None); see ``fetch_summaries``.
+        self._summaries: OrderedDict[tuple[str, int, int],
+                                     tuple[MessageSummary, int | None]] = OrderedDict()
         # STATUS answers of the current request (see ``folder_status``).
         self._statuses: dict[str, FolderStatus] = {}
 
@@ -619,22 +621,32 @@ class ImapStore:
         return values
 
     def fetch_summaries(self, folder: str, uids: Sequence[int]) -> list[MessageSummary]:
-        """Summaries of exactly these UIDs, in the order given (missing ones left out)."""
+        """Summaries of exactly these UIDs, in the order given (missing ones left out).
+
+        All but the flags never change under a UID, so rows fetched before are remembered by
+        this connection and cost a FETCH of FLAGS only. With CONDSTORE not even that when the
+        folder's HIGHESTMODSEQ (from a STATUS of this request) is the one the remembered flags
+        were read at: any flag change or expunge raises it (RFC 7162), so nothing changed."""
         wanted = check_uids(uids)
         if not wanted:
             return []
         uidvalidity = self.select(folder).uidvalidity
+        status = self._statuses.get(folder)
+        modseq = (status.highestmodseq if self._condstore and status is not None
+                  and status.uidvalidity == uidvalidity else None)
         memo = self._summaries
         known = {u: memo[(folder, uidvalidity, u)] for u in wanted
                  if (folder, uidvalidity, u) in memo}
         missing = [u for u in wanted if u not in known]
         by_uid: dict[int, MessageSummary] = {}
-        if known:
+        if known and modseq is not None and all(m == modseq for _s, m in known.values()):
+            by_uid = {u: summary for u, (summary, _m) in known.items()}
+        elif known:
             # A UID that is gone answers nothing and is left out, as in a full fetch.
             flags = self._call("fetch", lambda: self._client.fetch(list(known), [b"FLAGS"]))
             for uid, item in flags.items():
                 if int(uid) in known and b"FLAGS" in item:
-                    by_uid[int(uid)] = dataclasses.replace(known[int(uid)],
+                    by_uid[int(uid)] = dataclasses.replace(known[int(uid)][0],
                                                            flags=_flags(item[b"FLAGS"]))
         if missing:
             data = self._call("fetch", lambda: self._client.fetch(missing, SUMMARY_ITEMS))
@@ -643,7 +655,7 @@ class ImapStore:
                     by_uid[int(uid)] = summary_from_fetch(int(uid), item)
         for uid, summary in by_uid.items():
             key = (folder, uidvalidity, uid)
-            memo[key] = summary
+            memo[key] = (summary, modseq)
             memo.move_to_end(key)
         while len(memo) > SUMMARY_MEMO_SIZE:
             memo.popitem(last=False)
