@@ -153,6 +153,20 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
     return digest, (body if html else facts)
 
 
+def cached_body(store: MailStore, *, user_key: str, folder: str, uid: int,
+                policy: RemotePolicy) -> RenderedBody | None:
+    """The rendered body when a view made it before (this process's copy, else the shared
+    cache), without asking the server anything but the folder's UIDVALIDITY (known to a
+    connection that has it selected). None: call ``message_content``."""
+    uidvalidity = store.select(folder).uidvalidity
+    body_key = _key("body", POLICY_VERSION, policy.value, user_key, folder, uidvalidity, uid)
+    local = recent.get(body_key)
+    if local is not None:
+        return local[1]
+    found = cache.get(body_key)
+    return found if isinstance(found, RenderedBody) else None
+
+
 def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:
     """The digest alone (attachment downloads): cached, else fetched and parsed; a message
     above ``OUTLINE_ABOVE`` is read from its outline. Raises ``ImapNotFound``."""

@@ -38,7 +38,7 @@ from webmail.imap.errors import ImapError, ImapNotFound
 from webmail.imap.gateway import MailStore
 from webmail.imap.types import Address, SpecialUse
 from webmail.imap.validate import parse_uid
-from webmail.mail.bodies import message_content, message_digest
+from webmail.mail.bodies import cached_body, message_content, message_digest
 from webmail.mail.forms import list_params
 from webmail.mail.parts import INLINE_IMAGE_TYPES, download_type, stream_decoded, stream_text
 from webmail.mail.selectors import (
@@ -235,15 +235,20 @@ def body_document(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
     number = parse_uid(uid)
     remote = request.GET.get("remote") == "1"
     too_large = False
+    policy = RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK
     with open_store(request) as store:
-        summary = message_summary(store, folder, number)
-        if summary.size > settings.WEBMAIL_MAX_MESSAGE_BYTES:
+        # Made when the message page was shown (only ever for a message within the size
+        # limit): no need to ask the server about the message again.
+        cached = cached_body(store, user_key=user_key(request), folder=folder, uid=number,
+                             policy=policy)
+        if cached is not None:
+            html = cached.html
+        elif message_summary(store, folder, number).size > settings.WEBMAIL_MAX_MESSAGE_BYTES:
             too_large = True
             html = ""
         else:
             _digest, body = message_content(
-                store, user_key=user_key(request), folder=folder, uid=number,
-                policy=RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK)
+                store, user_key=user_key(request), folder=folder, uid=number, policy=policy)
             html = body.html
     response = render(request, "mail/body.html", {
         # The sanitizer's output (or text_to_html's escaped text): the one place where mail
