@@ -100,10 +100,11 @@ class RenderedBody:
 
 
 #: (digest, body) by the shared cache's body or facts key; immutable, like those entries.
-recent: BoundedLRU[tuple[MessageDigest, RenderedBody]] = BoundedLRU(32 * 1024 * 1024)
+#: The digest is None where only the body was read (the body document).
+recent: BoundedLRU[tuple[MessageDigest | None, RenderedBody]] = BoundedLRU(32 * 1024 * 1024)
 
 
-def _keep(key: str, digest: MessageDigest, body: RenderedBody) -> None:
+def _keep(key: str, digest: MessageDigest | None, body: RenderedBody) -> None:
     recent.put(key, (digest, body), len(body.html) + 4096)
 
 
@@ -127,8 +128,8 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
     body_key = _key("body", POLICY_VERSION, policy.value, *base)
     facts_key = _key("bodyfacts", POLICY_VERSION, policy.value, *base)
     local = recent.get(body_key if html else facts_key)
-    if local is not None:
-        return local
+    if local is not None and local[0] is not None:
+        return local[0], local[1]
     found = cache.get_many([digest_key, body_key if html else facts_key])
     digest = found.get(digest_key)
     if isinstance(digest, MessageDigest):
@@ -164,7 +165,10 @@ def cached_body(store: MailStore, *, user_key: str, folder: str, uid: int,
     if local is not None:
         return local[1]
     found = cache.get(body_key)
-    return found if isinstance(found, RenderedBody) else None
+    if not isinstance(found, RenderedBody):
+        return None
+    _keep(body_key, None, found)
+    return found
 
 
 def message_digest(store: MailStore, *, user_key: str, folder: str, uid: int) -> MessageDigest:
