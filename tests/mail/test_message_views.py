@@ -236,6 +236,9 @@ def test_too_large_message_is_not_fetched(client_alice: Client, alice_store: Fak
     settings.WEBMAIL_MAX_MESSAGE_BYTES = 2048  # type: ignore[attr-defined]
     html = client_alice.get(f"/mail/INBOX/{uid}/").content.decode()
     assert "too large to show" in html and "body-frame" not in html
+    body = client_alice.get(f"/mail/INBOX/{uid}/body/").content.decode()
+    assert '<p class="empty">This message is too large to show.</p>' in body
+    assert "\x00" not in body
     assert ("fetch_message", "INBOX", uid) not in alice_store.calls
     assert _content(client_alice.get(f"/mail/INBOX/{uid}/raw/")).count(b"x" * 70) > 50
 
@@ -302,3 +305,24 @@ def test_remote_content_follows_the_owners_choice_and_preference(
     assert f'src="/mail/INBOX/{uid}/body/?remote=1"' in preferred
     hidden = client_alice.get(f"/mail/INBOX/{uid}/?remote=0").content.decode()
     assert f'src="/mail/INBOX/{uid}/body/"' in hidden
+
+
+def test_the_encoded_body_is_not_stored_in_the_shared_cache() -> None:
+    import pickle
+
+    body = bodies.RenderedBody("<p>Grüße</p>", 0, False)
+    assert body.html_bytes == "<p>Grüße</p>".encode()
+    copy = pickle.loads(pickle.dumps(body))  # noqa: S301 - our own bytes, as the cache does
+    assert "html_bytes" not in copy.__dict__ and copy == body
+    assert copy.html_bytes == body.html_bytes
+
+
+def test_the_body_document_holds_the_body_once_as_utf8(client_alice: Client,
+                                                       alice_store: FakeStore) -> None:
+    uid = alice_store.append("INBOX", make_message(text="Grüße aus Köln, naïve café ✓"))
+    for _ in range(2):  # made, then from the caches
+        content = client_alice.get(f"/mail/INBOX/{uid}/body/").content
+        assert b"\x00" not in content and content.startswith(b"<!doctype html>")
+        text = content.decode("utf-8")
+        assert text.count("Grüße aus Köln, naïve café ✓") == 1
+        assert text.rstrip().endswith("</html>")

@@ -31,6 +31,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from django.core.cache import cache
 from django.utils.html import escape
@@ -97,6 +98,16 @@ class RenderedBody:
     html: str  # safe to put inside our own body document (sanitized or escaped)
     remote_blocked: int
     has_remote: bool
+
+    @cached_property
+    def html_bytes(self) -> bytes:
+        """The HTML as UTF-8, encoded once for this object (kept by the process's copy)."""
+        return self.html.encode("utf-8")
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("html_bytes", None)  # never twice the size in the shared cache
+        return state
 
 
 #: (digest, body) by the shared cache's body or facts key; immutable, like those entries.

@@ -22,6 +22,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -38,7 +39,7 @@ from webmail.imap.errors import ImapError, ImapNotFound
 from webmail.imap.gateway import MailStore
 from webmail.imap.types import Address, SpecialUse
 from webmail.imap.validate import parse_uid
-from webmail.mail.bodies import cached_body, message_content, message_digest
+from webmail.mail.bodies import RenderedBody, cached_body, message_content, message_digest
 from webmail.mail.forms import list_params
 from webmail.mail.parts import INLINE_IMAGE_TYPES, download_type, stream_decoded, stream_text
 from webmail.mail.selectors import (
@@ -226,6 +227,9 @@ def _allow_remote(request: HttpRequest, store: MailStore, folder: str, uid: int,
     return HttpResponseRedirect(back)
 
 
+_BODY_SLOT = "\x00body\x00"
+
+
 @login_required
 @xframe_options_sameorigin
 @require_GET
@@ -236,26 +240,31 @@ def body_document(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
     remote = request.GET.get("remote") == "1"
     too_large = False
     policy = RemotePolicy.ALLOW if remote else RemotePolicy.BLOCK
+    body: RenderedBody | None
     with open_store(request) as store:
         # Made when the message page was shown (only ever for a message within the size
         # limit): no need to ask the server about the message again.
-        cached = cached_body(store, user_key=user_key(request), folder=folder, uid=number,
-                             policy=policy)
-        if cached is not None:
-            html = cached.html
-        elif message_summary(store, folder, number).size > settings.WEBMAIL_MAX_MESSAGE_BYTES:
-            too_large = True
-            html = ""
-        else:
-            _digest, body = message_content(
-                store, user_key=user_key(request), folder=folder, uid=number, policy=policy)
-            html = body.html
-    response = render(request, "mail/body.html", {
-        # The sanitizer's output (or text_to_html's escaped text): the one place where mail
-        # content is marked safe, inside a document with its own CSP and no scripts.
-        "body": mark_safe(html),  # noqa: S308
+        body = cached_body(store, user_key=user_key(request), folder=folder, uid=number,
+                           policy=policy)
+        if body is None:
+            if message_summary(store, folder, number).size > settings.WEBMAIL_MAX_MESSAGE_BYTES:
+                too_large = True
+            else:
+                _digest, body = message_content(
+                    store, user_key=user_key(request), folder=folder, uid=number,
+                    policy=policy)
+    has_body = body is not None and bool(body.html)
+    page = render_to_string("mail/body.html", {
+        # The sanitizer's output (or text_to_html's escaped text) goes where this slot is: the
+        # one place where mail content is marked safe, inside a document with its own CSP and
+        # no scripts. It is put in as bytes encoded once per body (a newsletter is a megabyte).
+        "body": mark_safe(_BODY_SLOT) if has_body else "",  # noqa: S308
         "too_large": too_large,
-    })
+    }, request)
+    head, _slot, tail = page.partition(_BODY_SLOT)
+    content = head.encode() + (body.html_bytes if body is not None and has_body else b"") \
+        + tail.encode()
+    response = HttpResponse(content)
     response["Content-Security-Policy"] = body_csp(remote)
     response["Referrer-Policy"] = "no-referrer"
     response["X-Content-Type-Options"] = "nosniff"
