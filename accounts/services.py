@@ -8,10 +8,12 @@ code is verified.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 
@@ -39,7 +41,24 @@ class SignInResult:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+    """The client's address: ``REMOTE_ADDR``, or behind ``WEBMAIL_TRUSTED_PROXIES`` proxies
+    the address the outermost of them saw, read from the right of ``X-Forwarded-For`` (each
+    proxy appends the address it got the request from; entries further left are the client's
+    own say and can be forged). Falls back to ``REMOTE_ADDR`` when the header is missing or
+    shorter than the proxies in front, or the entry is not an IP address."""
+    remote = request.META.get("REMOTE_ADDR")
+    proxies = int(settings.WEBMAIL_TRUSTED_PROXIES)
+    if proxies <= 0:
+        return remote
+    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [p for p in forwarded if p]
+    if len(forwarded) < proxies:
+        return remote
+    candidate = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def redact(address: str) -> str:

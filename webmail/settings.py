@@ -221,6 +221,8 @@ WEBMAIL_MAX_MESSAGE_BYTES = env_int("WEBMAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 102
 # Sign-in throttling: failures allowed per window, per address and per client IP.
 WEBMAIL_LOGIN_MAX_FAILURES = env_int("WEBMAIL_LOGIN_MAX_FAILURES", 5, minimum=1)
 WEBMAIL_LOGIN_IP_MAX_FAILURES = env_int("WEBMAIL_LOGIN_IP_MAX_FAILURES", 20, minimum=1)
+# How many reverse proxies in front append to X-Forwarded-For (0: use REMOTE_ADDR as it is).
+WEBMAIL_TRUSTED_PROXIES = env_int("WEBMAIL_TRUSTED_PROXIES", 0, minimum=0)
 WEBMAIL_LOGIN_WINDOW = env_int("WEBMAIL_LOGIN_WINDOW", 900, minimum=10)
 
 # --- delivery (the outbox) ---

@@ -8,9 +8,11 @@ import socket
 import pytest
 from django.contrib.sessions.models import Session
 from django.db import connection
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import AuditEntry, Domain, ServerProfile, User
+from accounts.services import client_ip
 from tests.conftest import Persona, sign_in
 from webmail.mailconn import SESSION_KEY, pool
 
@@ -139,6 +141,49 @@ def test_repeated_failures_are_throttled_per_ip(new_persona, settings) -> None: 
     # Another client address is not affected.
     assert Client(REMOTE_ADDR="192.0.2.78").post(
         "/login/", {"username": other.address, "password": other.password}).status_code == 302
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_throttled(new_persona, settings) -> None:  # type: ignore[no-untyped-def]
+    """Behind one proxy every request comes from the proxy's address: with
+    WEBMAIL_TRUSTED_PROXIES=1 the throttle counts per client (the rightmost X-Forwarded-For
+    entry, the one the proxy appended), and whatever a client puts further left is ignored."""
+    settings.WEBMAIL_LOGIN_IP_MAX_FAILURES = 3
+    settings.WEBMAIL_TRUSTED_PROXIES = 1
+
+    def via_proxy(forwarded: str) -> Client:
+        return Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+
+    attacker = via_proxy("203.0.113.9")
+    for i in range(3):  # the same client, claiming another address each time
+        via_proxy(f"198.51.100.{i}, 203.0.113.9").post(
+            "/login/", {"username": new_persona("t").address, "password": "bad"})
+    other = new_persona("t")
+    assert attacker.post("/login/", {"username": other.address,
+                                     "password": other.password}).status_code == 429
+    # Another client behind the same proxy is not affected.
+    assert via_proxy("203.0.113.10").post(
+        "/login/", {"username": other.address, "password": other.password}).status_code == 302
+    # Without the header (or a malformed entry) the proxy's own address counts.
+    assert client_ip_of({"REMOTE_ADDR": "10.0.0.2"}) == "10.0.0.2"
+    assert client_ip_of({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "nonsense"}) == \
+        "10.0.0.2"
+    assert client_ip_of({"REMOTE_ADDR": "10.0.0.2",
+                         "HTTP_X_FORWARDED_FOR": " 2001:db8::1 "}) == "2001:db8::1"
+    settings.WEBMAIL_TRUSTED_PROXIES = 2  # a load balancer and a proxy
+    assert client_ip_of({"REMOTE_ADDR": "10.0.0.2",
+                         "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9, 10.0.0.1"}) == \
+        "203.0.113.9"
+    assert client_ip_of({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "10.0.0.1"}) == \
+        "10.0.0.2"
+    settings.WEBMAIL_TRUSTED_PROXIES = 0  # no proxy: the header is the client's own say
+    assert client_ip_of({"REMOTE_ADDR": "192.0.2.5", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}) == \
+        "192.0.2.5"
+
+
+def client_ip_of(meta: dict[str, str]) -> str | None:
+    request = HttpRequest()
+    request.META.update(meta)
+    return client_ip(request)
 
 
 def test_domain_without_auto_create_refuses_unknown_accounts(alice: Persona, bob: Persona
