@@ -138,13 +138,29 @@ def mallory_client(db: None, mallory: Persona) -> Client:
     return sign_in(Client(), mallory)
 
 
+def _clear_our_cache_keys() -> None:
+    """Delete this run's cache keys (its KEY_PREFIX, tests/settings.py), not the database:
+    another test run on the machine may share the Redis database."""
+    from django.conf import settings
+
+    backend = settings.CACHES["default"]["BACKEND"]
+    if not backend.endswith("RedisCache"):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     yield
     # Throttle counters and indexes of one test must not leak into the next. The cache has a
     # Redis database of its own per xdist worker (tests/settings.py), so this clears only ours.
     with contextlib.suppress(Exception):  # a test that stopped Redis restores it itself
-        cache.clear()
+        _clear_our_cache_keys()
     from webmail import localcache
 
     localcache.clear_all()  # the process's own copies (FakeStores repeat UIDVALIDITY and UIDs)

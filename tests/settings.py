@@ -16,6 +16,11 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1")
 _cache_db = 2 + int(_worker[2:]) if _worker[2:].lstrip("-").isdigit() else 1
 os.environ["CACHE_URL"] = os.environ["REDIS_URL"].rsplit("/", 1)[0] + f"/{max(_cache_db, 1)}"
+# One tag per test run (shared by its xdist workers): two runs on one machine (a developer's
+# and a helper's, say) use different cache keys and PostgreSQL test databases, so neither
+# clears nor drops the other's.
+RUN_TAG = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"p{os.getpid()}")[:8]
+os.environ["CACHE_KEY_PREFIX"] = f"t{RUN_TAG}"
 os.environ.setdefault("WEBMAIL_IMAP_PORT", "10143")
 os.environ.setdefault("WEBMAIL_SMTP_PORT", "10025")
 os.environ.setdefault("WEBMAIL_IMAP_TIMEOUT", "10")
@@ -32,6 +37,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missi
 # With SQLite, the test database is a file, so a real Celery worker process can open it too.
 from webmail.settings import DATABASES  # noqa: E402
 
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # pytest-django appends the xdist worker ("_gw0").
+    DATABASES["default"]["TEST"] = {"NAME": f"test_webmail_{RUN_TAG}"}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     import tempfile
     from pathlib import Path
