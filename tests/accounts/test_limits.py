@@ -129,3 +129,59 @@ def test_concurrent_sends_never_pass_the_limit(limit: int, senders: int) -> None
     assert SendRecord.objects.filter(user=user).count() == limit
     assert AuditEntry.objects.filter(kind="send_refused", actor=user).count() == (
         senders - limit)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_count_send_commits_and_rolls_back_with_the_callers_transaction() -> None:
+    from django.db import transaction
+
+    from accounts.limits import count_send
+
+    user = User.objects.create(username="f@example.test", max_messages_per_hour=1)
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        assert count_send(user=user, recipient_count=1, size=10) is None
+        raise Undo  # the message's insert failed: the slot is given back
+    assert not SendRecord.objects.filter(user=user).exists()
+    with transaction.atomic():
+        assert count_send(user=user, recipient_count=1, size=10) is None
+    refusal = count_send(user=user, recipient_count=1, size=10)
+    assert refusal is not None and refusal.limit == "per_hour"
+    assert not AuditEntry.objects.filter(actor=user).exists()  # the caller audits it
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("hourly", [None, 5])
+def test_the_check_is_a_few_plain_statements_however_long_the_history(
+        hourly: int | None, django_assert_max_num_queries: Any) -> None:
+    from accounts.limits import count_send
+
+    user = User.objects.create(username=f"g{hourly}@example.test",
+                               max_messages_per_hour=hourly)
+    old = timezone.now() - timedelta(hours=3)
+    SendRecord.objects.bulk_create([SendRecord(user=user, created=old) for _ in range(300)])
+    # limits (user and domain in one read), [count], delete expired, insert
+    with django_assert_max_num_queries(3 if hourly is None else 4):
+        assert count_send(user=user, recipient_count=1, size=10) is None
+    assert SendRecord.objects.filter(user=user).count() == 1  # the 300 expired are gone
+    with django_assert_max_num_queries(3 if hourly is None else 4):
+        assert count_send(user=user, recipient_count=1, size=10) is None
+
+
+@pytest.mark.django_db
+def test_a_domains_limit_applies_through_the_one_read() -> None:
+    _domain("strict.test", max_messages_per_hour=1, max_message_bytes=50)
+    user = User.objects.create(username="h@strict.test")
+    with pytest.raises(SendLimitExceeded) as too_big:
+        check_send_allowed(user=user, recipient_count=1, size=51)
+    assert too_big.value.limit == "size"
+    check_send_allowed(user=user, recipient_count=1, size=50)
+    with pytest.raises(SendLimitExceeded) as hourly:
+        check_send_allowed(user=user, recipient_count=1, size=50)
+    assert hourly.value.limit == "per_hour"
+    missing = User(pk=10**9, username="gone@strict.test")
+    with pytest.raises(User.DoesNotExist):
+        check_send_allowed(user=missing, recipient_count=1, size=1)
