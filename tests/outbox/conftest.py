@@ -77,5 +77,8 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Published:
                    "webmail.outbox.delivery", "webmail.outbox.sweep"):
         monkeypatch.setattr(f"{module}.publish_deliver", deliver, raising=False)
         monkeypatch.setattr(f"{module}.publish_sent_copy", sent_copy, raising=False)
+    # The wake-up gate stays open: every enqueue publishes, as each test expects (the gate has
+    # tests of its own, test_wakeups.py).
+    monkeypatch.setattr("webmail.outbox.wakeups.acquire", lambda user_id: True)
     assert publish  # the module patched above
     return record

@@ -25,7 +25,7 @@ from tests.infra import mailstack
 from tests.outbox.conftest import PASSWORD, build
 from tests.outbox.smtpserver import ScriptedServer, free_port
 from tests.outbox.worker import CeleryWorker, private_broker, restore_route, route_here
-from webmail.outbox import services
+from webmail.outbox import services, wakeups
 from webmail.outbox.models import (
     AttemptOutcome,
     AttemptStage,
@@ -272,15 +272,20 @@ def test_redis_restart_with_messages_queued(mail_stack: None, scripted: Any) -> 
             user = new_user()
             messages = [enqueue_as(user, f"r{i}@remote.test") for i in range(3)]
             broker = redis.Redis.from_url(broker_server.url)
-            assert broker.llen(worker.queue) == 3  # the tasks wait in Redis, no worker yet
+            # one wake-up for the user's three messages waits in Redis, no worker yet
+            assert broker.llen(worker.queue) == 1
+            assert wakeups.pending(user.pk)
 
             broker_server.restart()
-            assert broker.llen(worker.queue) == 0  # lost with the restart
+            assert broker.llen(worker.queue) == 0  # lost with the restart, the key too
+            assert not wakeups.pending(user.pk)
             worker.start()
             time.sleep(1.0)
             assert {row(m).state for m in messages} == {MessageState.QUEUED}
 
             assert outbox_sweep(lost_after=NOW).republished == 3
+            # a message sent after the restart publishes a wake-up of its own at once
+            messages.append(enqueue_as(user, "r3@remote.test"))
             for m in messages:
                 wait_for(partial(_finished, m), worker)
             for m in messages:

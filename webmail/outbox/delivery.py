@@ -51,10 +51,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Field, OuterRef, Q
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.profiles import profile_for_address
 from webmail import crypto
 from webmail.imap.types import Credentials, ServerAddress
-from webmail.outbox import states
+from webmail.outbox import states, wakeups
 from webmail.outbox.models import (
     AttemptOutcome,
     AttemptStage,
@@ -125,16 +126,21 @@ def claimable(pk: int, now: datetime) -> bool:
     find their row already taken by a batch; this way they end without a write (on SQLite
     any write transaction, even one that changes nothing, takes the database's write lock,
     which the web processes' enqueues wait for)."""
+    return _peek(pk, now)[1]
+
+
+def _peek(pk: int, now: datetime) -> tuple[int | None, bool]:
+    """``claimable``, and the row's user (None when the row is gone), in one read."""
     row = OutgoingMessage.objects.filter(pk=pk).values_list(
-        "state", "next_attempt_at", "claimed_at").first()
+        "user_id", "state", "next_attempt_at", "claimed_at").first()
     if row is None:
-        return False
-    state, next_at, claimed_at = row
+        return None, False
+    user_id, state, next_at, claimed_at = row
     if state in (MessageState.QUEUED, MessageState.DEFERRED):
-        return next_at is not None and next_at <= now
+        return user_id, next_at is not None and next_at <= now
     stale_before = now - timedelta(seconds=settings.WEBMAIL_SEND_CLAIM_TIMEOUT)
-    return bool(state == MessageState.SENDING and claimed_at is not None
-                and claimed_at < stale_before)
+    return user_id, bool(state == MessageState.SENDING and claimed_at is not None
+                         and claimed_at < stale_before)
 
 
 def claim_companions(first: OutgoingMessage, *, token: str, worker: str, now: datetime,
@@ -145,20 +151,38 @@ def claim_companions(first: OutgoingMessage, *, token: str, worker: str, now: da
     Only queued/deferred rows with a pending recipient and within the maximum age are taken
     (an expired claim is left to its own task, which settles the dead attempt).
     """
-    if limit <= 0:
-        return []
+    return claim_due(first.user_id, token=token, worker=worker, now=now, limit=limit,
+                     exclude=first.pk)
+
+
+def _due(user_id: int, now: datetime) -> Q:
     oldest = now - timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE)
-    due = Q(state__in=[MessageState.QUEUED, MessageState.DEFERRED], next_attempt_at__lte=now,
-            user_id=first.user_id, created__gt=oldest)
+    return Q(state__in=[MessageState.QUEUED, MessageState.DEFERRED], next_attempt_at__lte=now,
+             user_id=user_id, created__gt=oldest)
+
+
+def _due_rows(user_id: int, now: datetime, exclude: int | None) -> Any:
     pending = OutgoingRecipient.objects.filter(message_id=OuterRef("pk"),
                                                state__in=states.PENDING)
-    rows = OutgoingMessage.objects.filter(due).filter(Exists(pending)).exclude(pk=first.pk)
+    rows = OutgoingMessage.objects.filter(_due(user_id, now)).filter(Exists(pending))
+    return rows.exclude(pk=exclude) if exclude is not None else rows
+
+
+def claim_due(user_id: int, *, token: str, worker: str, now: datetime, limit: int,
+              exclude: int | None = None) -> list[int]:
+    """In the caller's transaction: claim up to ``limit`` due messages of the user (queued or
+    deferred, a pending recipient, within the maximum age) under ``token``; returns their ids,
+    oldest due first. Rows another transaction is claiming are skipped (``SKIP LOCKED`` on
+    PostgreSQL; SQLite's write lock covers the transaction)."""
+    if limit <= 0:
+        return []
+    rows = _due_rows(user_id, now, exclude)
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     ids = list(rows.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
     if not ids:
         return []
-    changed = OutgoingMessage.objects.filter(due, pk__in=ids).update(
+    changed = OutgoingMessage.objects.filter(_due(user_id, now), pk__in=ids).update(
         state=MessageState.SENDING, claimed_at=now, claimed_by=worker[:200], claim_token=token,
         attempts=F("attempts") + 1, updated=now)
     if changed != len(ids):  # cannot happen under the locks; trust only the token
@@ -201,13 +225,17 @@ def outgoing_deliver(pk: int, *, worker: str | None = None,
     SMTP and network trouble is recorded, not raised. Raises only on database errors (the
     claims then expire and the sweeper recovers the rows).
     """
+    if not claimable(pk, timezone.now()):
+        return DeliveryReport(pk, claimed=False)
+    return _deliver(pk, worker or worker_name(), transport, batch)
+
+
+def _deliver(pk: int, worker: str, transport: Transport | None,
+             batch: int | None) -> DeliveryReport:
     token = uuid.uuid4().hex
-    worker = worker or worker_name()
     size = BATCH_SIZE if batch is None else max(batch, 1)
     # One short transaction: the claims, the recovery of a dead attempt, the recipients
     # marked ``sending`` and the attempt rows (one commit before any network I/O).
-    if not claimable(pk, timezone.now()):
-        return DeliveryReport(pk, claimed=False)
     with transaction.atomic():
         now = timezone.now()
         if not claim(pk, token=token, worker=worker, now=now):
@@ -220,6 +248,67 @@ def outgoing_deliver(pk: int, *, worker: str | None = None,
     return prepared.reports[pk]
 
 
+# A drain hands what is left to a new task after this long (other users' tasks wait behind
+# it in the queue meanwhile).
+DRAIN_SECONDS = 20.0
+
+
+def deliver_and_drain(pk: int, *, worker: str | None = None,
+                      transport: Transport | None = None,
+                      batch: int | None = None) -> DeliveryReport:
+    """The delivery task: release the user's wake-up key (``wakeups``), then deliver ``pk``
+    (with its batch) if it can be claimed, then drain every other due message of that user.
+
+    The release comes before any claim: a message committed before it is seen by the claims
+    that follow; one committed after it publishes a wake-up of its own. Returns ``pk``'s
+    report (``claimed=False`` when another task or batch had it).
+    """
+    worker = worker or worker_name()
+    user_id, can_claim = _peek(pk, timezone.now())
+    if user_id is None:
+        return DeliveryReport(pk, claimed=False)
+    wakeups.release(user_id)
+    report = (_deliver(pk, worker, transport, batch) if can_claim
+              else DeliveryReport(pk, claimed=False))
+    drain(user_id, worker=worker, transport=transport, batch=batch)
+    return report
+
+
+def drain(user_id: int, *, worker: str | None = None, transport: Transport | None = None,
+          batch: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
+    """Claim and send ``user_id``'s due messages, a batch (``BATCH_SIZE``) per claim, until
+    none is due; returns how many messages were claimed.
+
+    Each round first reads whether anything is due (on SQLite a claim is a write transaction
+    even when it finds nothing). Rows another worker is claiming at the same moment are
+    skipped and stay theirs. After ``seconds`` the drain publishes a task for the user (it
+    drains again) and returns.
+    """
+    worker = worker or worker_name()
+    size = BATCH_SIZE if batch is None else max(batch, 1)
+    started = time.monotonic()
+    taken = 0
+    user: User | None = None
+    while _due_rows(user_id, timezone.now(), None).exists():
+        token = uuid.uuid4().hex
+        with transaction.atomic():
+            now = timezone.now()
+            ids = claim_due(user_id, token=token, worker=worker, now=now, limit=size)
+            if not ids:
+                return taken  # another worker is claiming them right now
+            if user is None:
+                user = User.objects.get(pk=user_id)
+            prepared = _prepare_batch(_load(ids, user), user, token, worker, now)
+        taken += len(ids)
+        if prepared.items:
+            assert prepared.server is not None
+            _send(prepared.items, prepared.server, token, transport or SESSIONS.submit)
+        if time.monotonic() - started > seconds:
+            publish_deliver(ids[-1])  # a task that drains on (it reads the user from the row)
+            break
+    return taken
+
+
 def _prepare(pk: int, token: str, worker: str, now: datetime, size: int) -> _Prepared:
     first = OutgoingMessage.objects.select_related("user").get(pk=pk)
     if first.recipients.filter(state=RecipientState.SENDING).exists():
@@ -227,16 +316,29 @@ def _prepare(pk: int, token: str, worker: str, now: datetime, size: int) -> _Pre
     messages = [first]
     if size > 1:
         ids = claim_companions(first, token=token, worker=worker, now=now, limit=size - 1)
-        if ids:
-            others = {m.pk: m for m in OutgoingMessage.objects.filter(pk__in=ids)}
-            for other in others.values():
-                other.user = first.user
-            messages.extend(others[i] for i in ids if i in others)
+        messages.extend(_load(ids, first.user))
+    return _prepare_batch(messages, first.user, token, worker, now)
+
+
+def _load(ids: list[int], user: User) -> list[OutgoingMessage]:
+    """The claimed rows ``ids``, in that order, each with ``user`` attached."""
+    if not ids:
+        return []
+    found = {m.pk: m for m in OutgoingMessage.objects.filter(pk__in=ids)}
+    for message in found.values():
+        message.user = user
+    return [found[i] for i in ids if i in found]
+
+
+def _prepare_batch(messages: list[OutgoingMessage], user: User, token: str, worker: str,
+                   now: datetime) -> _Prepared:
+    """In the claim's transaction: settle what needs no SMTP, mark the pending recipients
+    ``sending`` and write the attempt rows."""
     recipients: dict[int, list[OutgoingRecipient]] = {m.pk: [] for m in messages}
     for rcpt in OutgoingRecipient.objects.filter(message_id__in=list(recipients)).order_by("id"):
         recipients[rcpt.message_id].append(rcpt)
 
-    username = first.user.get_username()
+    username = user.get_username()
     profile = profile_for_address(username)
     prepared = _Prepared(server=profile.smtp)
     max_age = timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE)

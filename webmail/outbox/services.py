@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,12 +23,13 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.limits import SendLimitExceeded, check_send_allowed
+from accounts.limits import SendLimitExceeded, check_send_allowed, count_send, record_refusal
 from accounts.models import AuditEntry, Identity, User
 from accounts.services import audit, redact
 from webmail import crypto
 from webmail.mime.compose import BuiltMessage
 from webmail.mime.headers import decode_header_value
+from webmail.outbox import rows, wakeups
 from webmail.outbox.delivery import CREDENTIAL_PURPOSE, outgoing_deliver
 from webmail.outbox.models import (
     MessageState,
@@ -134,21 +136,31 @@ def written_to_addresses(user: User, prefix: str, limit: int) -> list[str]:
 
 # --- enqueue ---------------------------------------------------------------------------------
 
-def check_limits(user: User, built: BuiltMessage) -> None:
-    """Raise ``LimitExceeded`` when the message is too large, has too many recipients, or the
-    user's or domain's limits (``accounts.limits``: per message and per hour) refuse it.
-
-    Call it once per message; ``outgoing_enqueue`` calls it inside its transaction, so an
-    allowed message's count commits with the message's rows.
-    """
+def _static_refusal(built: BuiltMessage) -> LimitExceeded | None:
+    """The settings' size and recipient-count limits (no database)."""
     if len(built.raw) > settings.WEBMAIL_MAX_MESSAGE_BYTES:
-        raise LimitExceeded(_("The message is %(size)s KiB; the limit is %(limit)s KiB.") % {
+        return LimitExceeded(_("The message is %(size)s KiB; the limit is %(limit)s KiB.") % {
             "size": len(built.raw) // 1024,
             "limit": settings.WEBMAIL_MAX_MESSAGE_BYTES // 1024})
     maximum = int(getattr(settings, "WEBMAIL_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS))
     if len(built.recipients) > maximum:
-        raise LimitExceeded(_("A message may have at most %(maximum)s recipients.")
-                            % {"maximum": maximum})
+        return LimitExceeded(_("A message may have at most %(maximum)s recipients.")
+                             % {"maximum": maximum})
+    return None
+
+
+def check_limits(user: User, built: BuiltMessage) -> None:
+    """Raise ``LimitExceeded`` when the message is too large, has too many recipients, or the
+    user's or domain's limits (``accounts.limits``: per message and per hour) refuse it.
+
+    When allowed, the message is counted against the hourly limit (in the caller's
+    transaction if there is one). ``outgoing_enqueue`` does the same inside its own
+    transaction (``accounts.limits.count_send``), so an allowed message's count commits with
+    the message's rows and a refusal is audited after that transaction.
+    """
+    static = _static_refusal(built)
+    if static is not None:
+        raise static
     try:
         check_send_allowed(user=user, recipient_count=len(built.recipients),
                            size=len(built.raw))
@@ -230,33 +242,31 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
     if not recipients:
         raise _refuse(user, address, OutgoingRefused(_("The message has no recipients.")))
     message_id = _normalise_message_id(built.message_id)
-    existing = OutgoingMessage.objects.filter(message_id=message_id).values_list(
-        "pk", flat=True).first()
-    if existing is not None:  # a double submit: do not count it against the limits
-        raise AlreadyQueued(_("This message was already sent."), existing)
     origin_folder, origin_uid, origin_kind = "", None, OriginKind.NONE
     if origin is not None:
         folder, uid, kind = origin
         if kind not in (OriginKind.REPLY, OriginKind.FORWARD) or int(uid) <= 0 or not folder:
             raise OutgoingRefused(_("The message this one answers is not valid."))
         origin_folder, origin_uid, origin_kind = folder, int(uid), OriginKind(kind)
+    static = _static_refusal(built)
+    if static is not None:
+        raise _refuse(user, address, static)
 
     now = timezone.now()
     due = max(send_at, now) if send_at is not None else now
     publish_now = due - now <= COUNTDOWN_LIMIT
     envelope_id = secrets.token_hex(16)
-    refusal: LimitExceeded | None = None
+    refusal: SendLimitExceeded | None = None
     try:
-        # One transaction, one commit: the hourly count (``check_limits``, under the lock on
-        # the user row) and the rows. A refusal's audit entry commits (the block then ends
-        # normally); a double submit (IntegrityError) rolls the count back with the rows.
+        # One transaction, one commit: the limits (``accounts.limits.count_send``: the
+        # user's row locked, the message counted) and the rows. A double submit is the
+        # Message-ID's unique constraint (IntegrityError), which rolls the count back with
+        # the rows; no read before.
         with transaction.atomic():
-            try:
-                check_limits(user, built)
-            except LimitExceeded as exc:
-                refusal = exc
-            else:
-                message = OutgoingMessage.objects.create(
+            refusal = count_send(user=user, recipient_count=len(built.recipients),
+                                 size=len(built.raw))
+            if refusal is None:
+                message = OutgoingMessage(
                     user=user, from_email=address,
                     envelope_from=_envelope_from(
                         built.envelope_from if built.envelope_from.lower() == address.lower()
@@ -269,23 +279,43 @@ def outgoing_enqueue(*, user: User, from_email: str, built: BuiltMessage,
                                 if smtp_password else ""),
                     origin_folder=origin_folder, origin_uid=origin_uid, origin_kind=origin_kind,
                 )
-                OutgoingRecipient.objects.bulk_create([
+                # Two plain INSERTs (``rows``: the SQL built once, not per call).
+                rows.insert(message)
+                rows.insert_many([
                     OutgoingRecipient(message=message, address=rcpt, kind=_kind(rcpt, headers))
                     for rcpt in recipients
                 ])
                 if publish_now:
                     countdown = max((due - now).total_seconds(), 0.0)
-                    pk = message.pk
-                    transaction.on_commit(lambda: publish_deliver(pk, countdown=countdown))
+                    transaction.on_commit(partial(_wake, user.pk, message.pk, countdown))
     except IntegrityError:
-        existing = OutgoingMessage.objects.filter(message_id=message_id).values_list(
-            "pk", flat=True).first()
-        raise AlreadyQueued(_("This message was already sent."), existing) from None
+        raise AlreadyQueued(_("This message was already sent."), _existing(message_id)) from None
     if refusal is not None:
-        raise _refuse(user, address, refusal) from None
+        # A double submit of a message that was allowed is not a refusal.
+        existing = _existing(message_id)
+        if existing is not None:
+            raise AlreadyQueued(_("This message was already sent."), existing)
+        record_refusal(user, refusal)
+        raise LimitExceeded(str(refusal), audited=True) from None
     log.info("queued %s from %s to %d recipient(s)", message_id, redact(address),
              len(recipients))
     return message
+
+
+def _existing(message_id: str) -> int | None:
+    pk = OutgoingMessage.objects.filter(message_id=message_id).values_list(
+        "pk", flat=True).first()
+    return int(pk) if pk is not None else None
+
+
+def _wake(user_id: int, pk: int, countdown: float) -> None:
+    """After the enqueue's commit: a hold (undo send) gets its countdown task; a message due
+    now publishes a task only when no wake-up for its user is pending (``wakeups``). A failed
+    publish releases the key, so the next message tries again (the sweeper has this one)."""
+    if countdown > 0:
+        publish_deliver(pk, countdown=countdown)
+    elif wakeups.acquire(user_id) and not publish_deliver(pk, countdown=countdown):
+        wakeups.release(user_id)
 
 
 def _kind(address: str, headers: dict[str, set[str]]) -> RecipientKind:

@@ -1,7 +1,8 @@
 """The outbox sweeper (Celery beat, every 30 s): what the broker lost, the database still knows.
 
 - rows due (queued/deferred) whose publish is older than a minute, or never happened
-  (a scheduled send), are published again: the task's claim makes a duplicate harmless;
+  (a scheduled send, a lost wake-up: ``wakeups``), are published again, one task per user
+  (the task drains the user's due messages); the task's claim makes a duplicate harmless;
 - rows whose claim expired (the worker died) are published, and the claim that takes them
   settles the dead attempt conservatively (``delivery``, rule 4);
 - Sent copies that never ran are published again; after a day they are given up;
@@ -42,14 +43,16 @@ class SweepReport:
     purged: int = 0
 
 
-def _publish_where(condition: Q, now: datetime) -> list[int]:
-    """Mark and return the rows to publish; the mark (``published_at``) is a compare-and-set,
-    so two sweepers running at once publish each row once."""
+def _publish_where(condition: Q, now: datetime) -> list[tuple[int, int, datetime]]:
+    """Mark and return the rows to publish as (pk, user id, created); the mark
+    (``published_at``) is a compare-and-set, so two sweepers running at once publish each row
+    once."""
     picked = []
-    for pk in list(OutgoingMessage.objects.filter(condition).values_list("pk", flat=True)
-                   [:BATCH]):
+    for pk, user_id, created in list(
+            OutgoingMessage.objects.filter(condition).order_by("next_attempt_at", "pk")
+            .values_list("pk", "user_id", "created")[:BATCH]):
         if OutgoingMessage.objects.filter(condition, pk=pk).update(published_at=now) == 1:
-            picked.append(pk)
+            picked.append((pk, user_id, created))
     return picked
 
 
@@ -63,13 +66,20 @@ def outbox_sweep(*, now: datetime | None = None,
     due = Q(state__in=[MessageState.QUEUED, MessageState.DEFERRED],
             next_attempt_at__lte=now) & not_recent
     republished = _publish_where(due, now)
-    for pk in republished:
-        publish_deliver(pk)
+    # A delivery task drains its user's due messages (``delivery.deliver_and_drain``): one
+    # task per user is enough, except for rows past the maximum age, which a drain leaves to
+    # their own task (it fails them).
+    oldest = now - timedelta(seconds=settings.WEBMAIL_SEND_MAX_AGE)
+    users: set[int] = set()
+    for pk, user_id, created in republished:
+        if created <= oldest or user_id not in users:
+            users.add(user_id)
+            publish_deliver(pk)
 
     stale = Q(state=MessageState.SENDING,
               claimed_at__lt=now - timedelta(seconds=settings.WEBMAIL_SEND_CLAIM_TIMEOUT))
     reclaimed = _publish_where(stale & not_recent, now)
-    for pk in reclaimed:
+    for pk, _user, _created in reclaimed:
         publish_deliver(pk)
 
     copy_pending = OutgoingMessage.objects.filter(

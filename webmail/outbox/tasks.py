@@ -26,10 +26,12 @@ def _close_smtp_sessions(**_kwargs: Any) -> None:
 
 @shared_task(name="webmail.outbox.tasks.outgoing_deliver_task", ignore_result=True)
 def outgoing_deliver_task(message_pk: int) -> str:
-    """One delivery attempt for ``OutgoingMessage(pk=message_pk)`` if it is due and unclaimed."""
-    from webmail.outbox.delivery import outgoing_deliver
+    """One delivery attempt for ``OutgoingMessage(pk=message_pk)`` if it is due and unclaimed,
+    then every other due message of its user (``delivery.deliver_and_drain``): the task is
+    also the user's wake-up (``wakeups``)."""
+    from webmail.outbox.delivery import deliver_and_drain
 
-    report = outgoing_deliver(int(message_pk))
+    report = deliver_and_drain(int(message_pk))
     return report.state if report.claimed else "not claimed"
 
 
