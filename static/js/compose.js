@@ -133,10 +133,26 @@
       textarea.value = editor.innerText;
     }
   }
+  // Sanitized HTML from the server into the editor. It is parsed in an inert <template>
+  // first (nothing loads or runs there) and loses every class but our own "mail-*" ones, so
+  // a quoted message cannot dress itself in the page's styles; its style sheets were never
+  // kept. Images come from our own origin (/compose/inline/...), never from elsewhere.
+  function loadEditor(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    Array.prototype.forEach.call(holder.content.querySelectorAll("[class]"), function (node) {
+      var own = node.getAttribute("class").split(/\s+/).filter(function (name) {
+        return /^mail-[a-z-]+$/.test(name);
+      });
+      if (own.length) { node.setAttribute("class", own.join(" ")); } else { node.removeAttribute("class"); }
+    });
+    editor.textContent = "";
+    editor.appendChild(holder.content);
+  }
   // The server renders format=plain (right without JavaScript) and says in data-format
   // whether the text was rich; its HTML, sanitized on the server, goes back into the editor.
   if (form.getAttribute("data-format") === "html" && htmlField.value.trim()) {
-    editor.innerHTML = htmlField.value;
+    loadEditor(htmlField.value);
     formatField.value = "html";
   }
   showMode();
@@ -149,6 +165,13 @@
     textarea.focus();
     textarea.setSelectionRange(0, 0);
     textarea.scrollTop = 0;
+  } else {
+    editor.focus();
+    var caret = document.createRange();
+    caret.setStart(editor.firstChild || editor, 0);
+    caret.collapse(true);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(caret);
   }
   toolbar.addEventListener("click", function (ev) {
     var b = ev.target.closest("button[data-cmd]");

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from webmail.compose import htmlquote
 from webmail.compose.uploads import ComposeState, is_token
 from webmail.mime.addresses import Address, format_address
+from webmail.mime.compose import InlinePart
 from webmail.mime.parse import ParsedMessage, PartNotFound, parse_message, part_bytes
 from webmail.mime.render import forward_header_block, html_to_text, quote_for_reply
-from webmail.sanitize import sanitize_compose_html
 
 DRAFT_ID_HEADER = "X-Webmail-Draft-Id"
 ORIGIN_HEADER = "X-Webmail-Origin"
@@ -45,6 +46,7 @@ class Prefill:
     token: str = ""  # a resumed draft keeps its compose session id
     state: ComposeState = field(default_factory=ComposeState)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # name, type, data
+    inline: list[InlinePart] = field(default_factory=list)  # images of body_html (cid:)
 
 
 def parse_ref(value: str) -> tuple[str, int]:
@@ -134,12 +136,28 @@ def _signature_block(signature: str) -> str:
     return f"-- \n{signature.strip()}\n" if signature.strip() else ""
 
 
+def _domain(identity: str, own: Sequence[str]) -> str:
+    """The domain new Content-IDs are made in: that of the identity the reply comes from."""
+    return (identity or (own[0] if own else "")).rpartition("@")[2]
+
+
+def _rich(prefill: Prefill, html: str) -> None:
+    """Start ``prefill`` in the rich-text editor with ``html`` (its plain ``body`` stays, for
+    the page without JavaScript), unless the quote is too long to post with every save."""
+    if len(html) <= htmlquote.MAX_QUOTED_HTML:
+        prefill.format, prefill.body_html = "html", html
+    else:
+        prefill.inline = []
+
+
 def reply_prefill(raw: bytes, *, folder: str, uid: int, own: Sequence[str], reply_all: bool,
-                  signature_for: dict[str, str]) -> Prefill:
+                  signature_for: dict[str, str], rich: bool = False) -> Prefill:
     """Reply (or reply-all) to ``raw``.
 
     ``own`` are the user's addresses (identities); they never get the reply-all and decide the
     From. Reply-To is honoured. A reply to one's own message (from Sent) goes to its recipients.
+    ``rich`` (the user writes HTML): the original is quoted as sanitized HTML too, with its
+    inline images, in ``body_html``; ``body`` always has the ``> `` quote.
     """
     parsed = parse_message(raw)
     own_lower = {a.lower() for a in own}
@@ -158,15 +176,22 @@ def reply_prefill(raw: bytes, *, folder: str, uid: int, own: Sequence[str], repl
     if not to and not cc:  # writing to oneself: keep the address rather than nothing
         to = list(author)[:1]
     identity = _identity_for(parsed, own)
-    signature = _signature_block(signature_for.get(identity or (own[0] if own else ""), ""))
+    plain_signature = signature_for.get(identity or (own[0] if own else ""), "")
+    signature = _signature_block(plain_signature)
     who = format_address(parsed.from_[0]) if parsed.from_ else "someone"
     quoted = quote_for_reply(_plain_text(parsed), who, parsed.date)
     body = "\n\n" + (signature + "\n" if signature else "") + quoted
     state = ComposeState(origin_folder=folder, origin_uid=uid, origin_kind="reply",
                          in_reply_to=parsed.message_id, references=_references(parsed))
-    return Prefill(to=address_field(to), cc=address_field(cc),
-                   subject=reply_subject(parsed.subject), body=body, from_email=identity,
-                   state=state)
+    prefill = Prefill(to=address_field(to), cc=address_field(cc),
+                      subject=reply_subject(parsed.subject), body=body, from_email=identity,
+                      state=state)
+    if rich:
+        original = htmlquote.editor_html(raw, parsed, domain=_domain(identity, own))
+        prefill.inline = list(original.inline)
+        _rich(prefill, htmlquote.reply_html(original, author=who, date=parsed.date,
+                                            signature=plain_signature))
+    return prefill
 
 
 def _attachments(raw: bytes, parsed: ParsedMessage) -> list[tuple[str, str, bytes]]:
@@ -184,18 +209,35 @@ def _attachments(raw: bytes, parsed: ParsedMessage) -> list[tuple[str, str, byte
 
 
 def forward_prefill(raw: bytes, *, folder: str, uid: int, own: Sequence[str],
-                    signature_for: dict[str, str]) -> Prefill:
-    """Forward ``raw`` inline (its text below a header block) with its attachments."""
+                    signature_for: dict[str, str], rich: bool = False) -> Prefill:
+    """Forward ``raw`` inline (its text below a header block) with its attachments.
+
+    ``rich``: the original's sanitized HTML follows the header block in ``body_html`` and its
+    inline images go along as images of the new message. Inline parts that do not (plain
+    text, or not an image the editor shows) are attached, so a forward loses no part.
+    """
     parsed = parse_message(raw)
     identity = _identity_for(parsed, own)
-    signature = _signature_block(signature_for.get(identity or (own[0] if own else ""), ""))
+    plain_signature = signature_for.get(identity or (own[0] if own else ""), "")
+    signature = _signature_block(plain_signature)
     block = forward_header_block(subject=parsed.subject, from_=parsed.from_, to=parsed.to,
                                  cc=parsed.cc, date=parsed.date)
     body = "\n\n" + (signature + "\n" if signature else "") + block + "\n" + _plain_text(parsed)
     state = ComposeState(origin_folder=folder, origin_uid=uid, origin_kind="forward",
                          references=_references(parsed))
-    return Prefill(subject=forward_subject(parsed.subject), body=body, from_email=identity,
-                   state=state, attachments=_attachments(raw, parsed))
+    prefill = Prefill(subject=forward_subject(parsed.subject), body=body, from_email=identity,
+                      state=state, attachments=_attachments(raw, parsed))
+    original = htmlquote.editor_html(raw, parsed, domain=_domain(identity, own))
+    if rich:
+        prefill.inline = list(original.inline)
+        _rich(prefill, htmlquote.forward_html(
+            original, subject=parsed.subject, from_=parsed.from_, to=parsed.to, cc=parsed.cc,
+            date=parsed.date, signature=plain_signature))
+    carried = {p.content_id for p in prefill.inline}
+    prefill.attachments += [(p.filename, p.content_type, p.data) for p in original.inline
+                            if p.content_id not in carried]
+    prefill.attachments += list(original.leftover)
+    return prefill
 
 
 def origin_header(state: ComposeState) -> str:
@@ -212,8 +254,8 @@ def _header(parsed: ParsedMessage, name: str) -> str:
 
 
 def draft_prefill(raw: bytes, *, folder: str, uid: int) -> Prefill:
-    """Resume the draft ``raw`` stored at ``folder``/``uid``: every field, its attachments, the
-    compose session it was saved from, and what it replies to."""
+    """Resume the draft ``raw`` stored at ``folder``/``uid``: every field, its attachments and
+    the images of its HTML, the compose session it was saved from, and what it replies to."""
     parsed = parse_message(raw)
     token = _header(parsed, DRAFT_ID_HEADER)
     state = ComposeState(in_reply_to=parsed.in_reply_to, references=list(parsed.references),
@@ -229,8 +271,11 @@ def draft_prefill(raw: bytes, *, folder: str, uid: int) -> Prefill:
                       token=token if is_token(token) else "", state=state,
                       attachments=_attachments(raw, parsed))
     if parsed.html:
-        prefill.format = "html"
-        prefill.body_html = sanitize_compose_html(parsed.html)
+        sender = parsed.from_[0].email if parsed.from_ else ""
+        content = htmlquote.editor_html(raw, parsed, domain=sender.rpartition("@")[2])
+        prefill.format, prefill.body_html = "html", content.html
+        prefill.inline = list(content.inline)
+        prefill.attachments += list(content.leftover)
         prefill.body = parsed.text if parsed.text is not None else html_to_text(parsed.html)
     else:
         prefill.body = parsed.text or ""

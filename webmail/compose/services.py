@@ -12,11 +12,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import Identity, User
+from webmail.compose.inline import used
 from webmail.compose.models import Contact
 from webmail.compose.uploads import ComposeState
 from webmail.compose.vcard import Card
 from webmail.mime.addresses import Address, parse_address_list
-from webmail.mime.compose import Attachment, ComposeSpec, build_message
+from webmail.mime.compose import Attachment, ComposeSpec, InlinePart, build_message
 from webmail.mime.render import html_to_text
 from webmail.outbox.models import OutgoingMessage
 from webmail.outbox.services import outgoing_enqueue
@@ -26,11 +27,13 @@ from webmail.sanitize import sanitize_compose_html
 
 
 def compose_spec(*, identity: Identity, data: dict[str, Any], attachments: Sequence[Attachment],
-                 state: ComposeState, message_id: str = "") -> ComposeSpec:
+                 state: ComposeState, message_id: str = "",
+                 inline: Sequence[InlinePart] = ()) -> ComposeSpec:
     """The message a compose form describes. ``data`` is ``ComposeForm.cleaned_data``.
 
     Rich text is sanitized here (``sanitize_compose_html``), whatever the browser sent, and the
-    plain-text alternative is made from the sanitized HTML.
+    plain-text alternative is made from the sanitized HTML. Of ``inline`` (the session's
+    images) those the sanitized HTML refers to as ``cid:`` go along as related parts.
     """
     html: str | None = None
     text = str(data.get("body") or "")
@@ -44,7 +47,7 @@ def compose_spec(*, identity: Identity, data: dict[str, Any], attachments: Seque
         from_=Address(identity.display_name.strip(), identity.email),
         to=tuple(data.get("to") or ()), cc=tuple(data.get("cc") or ()),
         bcc=tuple(data.get("bcc") or ()), subject=str(data.get("subject") or ""),
-        text=text, html=html, attachments=tuple(attachments),
+        text=text, html=html, attachments=tuple(attachments), inline=tuple(used(html, inline)),
         in_reply_to=state.in_reply_to, references=tuple(state.references),
         message_id=message_id,
     )

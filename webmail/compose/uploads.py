@@ -44,6 +44,11 @@ class Upload:
     filename: str
     content_type: str
     size: int
+    content_id: str = ""  # an image of the HTML body (``cid:``), not an attachment
+
+    @property
+    def is_inline(self) -> bool:
+        return bool(self.content_id)
 
 
 @dataclass
@@ -116,15 +121,17 @@ def uploads_list(*, user_id: int, token: str) -> list[Upload]:
             data = json.loads(meta.read_text("utf-8"))
             found.append((float(data.get("created", 0)), Upload(
                 id=meta.stem, filename=str(data["filename"]),
-                content_type=str(data["content_type"]), size=int(data["size"]))))
+                content_type=str(data["content_type"]), size=int(data["size"]),
+                content_id=str(data.get("content_id") or ""))))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return [u for _, u in sorted(found, key=lambda pair: (pair[0], pair[1].id))]
 
 
 def upload_store(*, user_id: int, token: str, filename: str, chunks: Iterable[bytes],
-                 content_type: str | None = None) -> Upload:
-    """Store one file for the compose session.
+                 content_type: str | None = None, content_id: str = "") -> Upload:
+    """Store one file for the compose session (``content_id``: an image of the HTML body,
+    referenced there as ``cid:<content_id>``; it counts against the same limits).
 
     Raises ``UploadError`` when the session already holds ``MAX_FILES`` files or the file would
     take the session's attachments over ``attachment_budget()`` (nothing is kept then).
@@ -150,7 +157,8 @@ def upload_store(*, user_id: int, token: str, filename: str, chunks: Iterable[by
         raise
     name = clean_filename(filename)
     upload = Upload(id=upload_id, filename=name,
-                    content_type=content_type or _content_type(name), size=size)
+                    content_type=content_type or _content_type(name), size=size,
+                    content_id=content_id)
     meta = asdict(upload) | {"created": time.time()}
     _write_json(directory / f"{upload_id}.json", meta)
     return upload

@@ -11,6 +11,8 @@ urlpatterns: list[URLPattern] = [
          name="compose-upload-delete"),
     path("compose/draft/", views.draft_save, name="compose-draft-save"),
     path("compose/draft/discard/", views.draft_discard, name="compose-draft-discard"),
+    path("compose/inline/<str:token>/<str:upload_id>/", views.inline_image,
+         name="compose-inline-image"),
     path("compose/autocomplete/", views.autocomplete, name="compose-autocomplete"),
     path("contacts/", contacts_views.contact_list, name="contacts"),
     path("contacts/new/", contacts_views.contact_new, name="contact-new"),

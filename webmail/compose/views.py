@@ -29,11 +29,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Identity, User
+from accounts.selectors import user_settings
 from webmail import mailconn
-from webmail.compose import drafts, prefill, selectors, services, uploads
+from webmail.compose import drafts, htmlquote, inline, prefill, selectors, services, uploads
 from webmail.compose.forms import ComposeForm
 from webmail.imap.errors import ImapError, ImapNotFound
-from webmail.mime.compose import Attachment, ComposeError
+from webmail.mime.compose import Attachment, ComposeError, InlinePart
 from webmail.outbox.services import AlreadyQueued, OutgoingRefused, identities_for
 from webmail.sanitize import sanitize_compose_html
 
@@ -78,11 +79,22 @@ def _chosen_attachments(request: HttpRequest, user: User, token: str,
     wanted = {*request.POST.getlist("attachment"), *new}
     files = []
     for up in uploads.uploads_list(user_id=user.pk, token=token):
-        if up.id in wanted:
+        if up.id in wanted and not up.is_inline:
             data = uploads.upload_read(user_id=user.pk, token=token, upload_id=up.id)
             files.append(Attachment(filename=up.filename, content_type=up.content_type,
                                     data=data))
     return files
+
+
+def _message_data(user: User, token: str, data: dict[str, Any]
+                  ) -> tuple[dict[str, Any], list[InlinePart]]:
+    """The form's data with the editor's image URLs turned back into ``cid:`` references, and
+    the session's images (``compose_spec`` keeps those the body refers to)."""
+    files = uploads.uploads_list(user_id=user.pk, token=token)
+    data = dict(data)
+    data["body_html"] = inline.to_cids(str(data.get("body_html") or ""), token=token,
+                                       items=files)
+    return data, inline.session_parts(user_id=user.pk, token=token, items=files)
 
 
 def _page(request: HttpRequest, form: ComposeForm, identities: list[Identity], *,
@@ -95,12 +107,16 @@ def _page(request: HttpRequest, form: ComposeForm, identities: list[Identity], *
     if not any(i["selected"] for i in idents) and idents:
         idents[0]["selected"] = True
     state = uploads.state_read(user_id=user.pk, token=token)
-    # The editor's HTML goes back into the page only sanitized, even when it is the user's own.
-    body_html = sanitize_compose_html(str(form["body_html"].value() or ""))
+    files = uploads.uploads_list(user_id=user.pk, token=token)
+    # The editor's HTML goes back into the page only sanitized, even when it is the user's own;
+    # its images are then shown from our own URL.
+    body_html = inline.to_urls(sanitize_compose_html(inline.to_cids(
+        str(form["body_html"].value() or ""), token=token, items=files)), token=token,
+        items=files)
     response = render(request, "compose/compose.html", {
         "form": form, "identities": idents, "heading": heading,
         "address_fields": [form["to"], form["cc"], form["bcc"]],
-        "uploads": uploads.uploads_list(user_id=user.pk, token=token),
+        "uploads": [u for u in files if not u.is_inline],
         "attachment_errors": attachment_errors or [],
         "budget": uploads.attachment_budget(), "state": state,
         "body_html": body_html, "rich": form["format"].value() == "html" and bool(body_html),
@@ -115,6 +131,7 @@ def _prefill_for(request: HttpRequest, identities: list[Identity]) -> tuple[pref
     and the page heading. Raises ``Http404`` for a bad reference or a draft outside Drafts."""
     own = [i.email for i in identities]
     signatures = {i.email: _signature(i) for i in identities}
+    rich = user_settings(_user(request)).compose_format == "html"
     for kind, heading in _KINDS:
         value = request.GET.get(kind)
         if value is None:
@@ -131,14 +148,18 @@ def _prefill_for(request: HttpRequest, identities: list[Identity]) -> tuple[pref
             return prefill.draft_prefill(raw, folder=folder, uid=uid), str(heading)
         if kind == "forward":
             return prefill.forward_prefill(raw, folder=folder, uid=uid, own=own,
-                                           signature_for=signatures), str(heading)
+                                           signature_for=signatures, rich=rich), str(heading)
         return prefill.reply_prefill(raw, folder=folder, uid=uid, own=own,
-                                     reply_all=kind == "reply_all",
-                                     signature_for=signatures), str(heading)
+                                     reply_all=kind == "reply_all", signature_for=signatures,
+                                     rich=rich), str(heading)
     start = prefill.Prefill(to=request.GET.get("to", "")[:2000])
     default = identities[0] if identities else None
     if default is not None and _signature(default):
         start.body = f"\n\n-- \n{_signature(default)}\n"
+    if rich:
+        start.format = "html"
+        start.body_html = "<div><br></div>" + htmlquote.signature_html(
+            _signature(default) if default is not None else "")
     return start, _("New message")
 
 
@@ -156,6 +177,18 @@ def _start(request: HttpRequest, identities: list[Identity]) -> HttpResponse:
         except uploads.UploadError as exc:
             errors.append(_("“%(name)s” was not attached: %(why)s")
                           % {"name": filename, "why": exc})
+    stored: dict[str, str] = {}
+    for part in start.inline:
+        try:
+            uploads.upload_store(user_id=user.pk, token=token, filename=part.filename,
+                                 chunks=[part.data], content_type=part.content_type,
+                                 content_id=part.content_id)
+            stored[part.content_id] = part.content_id
+        except uploads.UploadError as exc:
+            errors.append(_("“%(name)s” was not attached: %(why)s")
+                          % {"name": part.filename, "why": exc})
+    if start.inline:  # an image the session could not keep is not shown either
+        start.body_html = htmlquote.rename_cids(start.body_html, stored)
     if start.state != uploads.ComposeState():
         uploads.state_write(user_id=user.pk, token=token, state=start.state)
     own = {i.email.lower(): i.email for i in identities}
@@ -193,8 +226,9 @@ def compose(request: HttpRequest) -> HttpResponse:
         token = form.cleaned_data["token"]
         state = uploads.state_read(user_id=user.pk, token=token)
         try:
+            data_, images = _message_data(user, token, form.cleaned_data)
             spec = services.compose_spec(
-                identity=form.identity, data=form.cleaned_data, state=state,
+                identity=form.identity, data=data_, state=state, inline=images,
                 attachments=_chosen_attachments(request, user, token, new_files),
                 message_id=drafts.send_message_id(token, form.identity.email))
             message = services.message_send(
@@ -265,8 +299,9 @@ def draft_save(request: HttpRequest) -> HttpResponse:
     token = form.cleaned_data["token"]
     state = uploads.state_read(user_id=user.pk, token=token)
     try:
-        spec = services.compose_spec(identity=form.identity, data=form.cleaned_data,
-                                     state=state,
+        data_, images = _message_data(user, token, form.cleaned_data)
+        spec = services.compose_spec(identity=form.identity, data=data_, state=state,
+                                     inline=images,
                                      attachments=_chosen_attachments(request, user, token,
                                                                      new_files))
         built = drafts.draft_build(spec, token=token, owner=user.username, state=state)
@@ -345,6 +380,29 @@ def upload_remove(request: HttpRequest, upload_id: str) -> HttpResponse:
             user_id=user.pk, token=token, upload_id=upload_id):
         return JsonResponse({"error": _("No such attachment.")}, status=404)
     return JsonResponse({"removed": upload_id})
+
+
+@login_required
+@require_GET
+def inline_image(request: HttpRequest, token: str, upload_id: str) -> HttpResponse:
+    """An image of the session's HTML body, for the editor. Only the raster types the editor
+    shows, never as a document: anything else is not found."""
+    user = _user(request)
+    if not uploads.is_token(token):
+        raise Http404("no compose session")
+    found = next((u for u in uploads.uploads_list(user_id=user.pk, token=token)
+                  if u.id == upload_id and u.is_inline), None)
+    if found is None or found.content_type not in htmlquote.INLINE_TYPES:
+        raise Http404("no such image")
+    try:
+        data = uploads.upload_read(user_id=user.pk, token=token, upload_id=found.id)
+    except uploads.UploadError as exc:
+        raise Http404("no such image") from exc
+    response = HttpResponse(data, content_type=found.content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Disposition"] = "inline"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @login_required
