@@ -321,3 +321,32 @@ def test_address_list_refuses_garbage_with_a_clear_message(text: str, message: s
 
 def test_address_list_ignores_empty_items() -> None:
     assert parse_address_list(" , ;\n\n") == ([], [])
+
+
+def test_a_forwarded_delivery_report_part_is_attached_as_its_text() -> None:
+    """Forwarding a bounce carries its message/delivery-status part; the email package cannot
+    write that type from bytes (it crashed the build), so it goes as text/plain."""
+    report = b"Reporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; x@y\r\n"
+    built = build_message(spec(attachments=(
+        Attachment("details.txt", "message/delivery-status", report),
+        Attachment("global.txt", "message/global-delivery-status", report))))
+    parsed = parse_message(built.raw)
+    types = [a.content_type for a in parsed.attachments]
+    assert types == ["text/plain", "text/plain"]
+    assert part_bytes(built.raw, parsed.attachments[0].part_id)[0] == report
+
+
+def test_html_with_related_images_is_valid_mime_with_matching_content_ids() -> None:
+    from email import message_from_bytes, policy
+
+    png = b"\x89PNG\r\n\x1a\nfake"
+    built = build_message(spec(html='<p>x <img src="cid:a1@example.org"></p>',
+                               inline=(InlinePart("a1@example.org", "a.png", "image/png", png),),
+                               attachments=(Attachment("f.pdf", "application/pdf", b"%PDF"),)))
+    mail = message_from_bytes(built.raw, policy=policy.default)
+    assert [p.get_content_type() for p in mail.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "multipart/related",
+        "text/html", "image/png", "application/pdf"]
+    image = next(p for p in mail.walk() if p.get_content_type() == "image/png")
+    assert image["Content-ID"] == "<a1@example.org>" and image.get_content() == png
+    assert all(not p.defects for p in mail.walk())

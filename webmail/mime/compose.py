@@ -172,6 +172,10 @@ def _attach(message: MIMEPart, item: Attachment | InlinePart, inline: bool) -> N
     _check_text(label, item.filename, 1000)
     maintype, subtype = _content_type(label, item.content_type)
     filename = sanitise_filename(item.filename, f"{maintype}/{subtype}")
+    if maintype == "message" and subtype != "rfc822":
+        # message/delivery-status and friends are header blocks the email package can only
+        # write from parsed sub-messages: a forwarded report goes along as its text.
+        maintype, subtype = "text", "plain"
     if (maintype, subtype) == ("message", "rfc822"):
         lines = item.data.splitlines()
         if any(len(line) > 998 for line in lines):
