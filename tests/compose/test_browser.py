@@ -176,3 +176,44 @@ def test_page_works_without_javascript(live_server: Any, transactional_db: None,
 
     _in_browser(body)
     assert b"a.txt" in _draft_bytes(alice)
+
+
+def test_rich_reply_editor_shows_the_quoted_html_and_its_inline_image(
+        live_server: Any, transactional_db: None, alice: Persona) -> None:
+    from tests.compose.test_rich_reply import _original, _rich
+
+    origin = live_server.url
+    uid = alice.append(_original(alice.address))
+    owner = User.objects.get_or_create(username=alice.address)[0]
+    _rich(Persona(owner.username))
+    seen: list[str] = []
+
+    def body(browser: Browser) -> None:
+        page, errors = _open(browser, origin, alice)
+        page.on("request", lambda r: seen.append(r.url))
+        page.goto(origin + f"/compose/?reply=INBOX%2F{uid}")
+        editor = page.locator(".rich-editor")
+        assert editor.is_visible() and not page.locator("#id_body").is_visible()
+        quote = editor.locator("blockquote.mail-quote[type=cite]")
+        assert "the photo" in quote.inner_text()
+        assert "wrote:" in editor.locator(".mail-attribution").inner_text()
+        image = quote.locator("img[alt=photo]")
+        image.wait_for()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        assert image.get_attribute("src").startswith("/compose/inline/")
+        # the caret waits above the quote; typing there lands in the reply, not the quote
+        page.keyboard.type("Lovely!")
+        assert "Lovely!" not in quote.inner_text()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "compose-rich-reply.png"), full_page=True)
+        page.click("#save-button")
+        page.locator("#draft-status", has_text="Draft saved at").wait_for()
+        # nothing loaded from anywhere but the app: no tracker, no cid: attempt
+        assert all(u.startswith((origin, "data:")) for u in seen), seen
+        assert not [e for e in errors if "inline style" not in e], errors
+
+    _in_browser(body)
+    raw = _draft_bytes(alice)
+    assert b"Lovely!" in raw and b"multipart/related" in raw
+    assert b"/compose/inline/" not in raw and b"tracker.example" not in raw

@@ -51,7 +51,7 @@ def _related(raw: bytes) -> tuple[str, dict[str, bytes]]:
     html_part, *images = list(related.iter_parts())
     assert html_part.get_content_type() == "text/html"
     return str(html_part.get_content()), {
-        str(p["Content-ID"]).strip("<>"): p.get_payload(decode=True) for p in images}
+        str(p["Content-ID"]).strip("<>"): bytes(p.get_content()) for p in images}
 
 
 def _image_urls(html: str) -> list[str]:

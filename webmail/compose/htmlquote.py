@@ -142,7 +142,7 @@ def reply_html(body: EditorHtml, *, author: str, date: datetime | None,
     original inside ``<blockquote class="mail-quote" type="cite">``."""
     intro = quote_for_reply("", author, date).split("\n", 1)[0]
     return sanitize_compose_html(
-        "<div><br></div>" + signature_html(signature)
+        "<div><br></div><div><br></div>" + signature_html(signature)
         + f'<div class="mail-attribution">{_lines(intro)}</div>'
         + f'<blockquote class="mail-quote" type="cite" style="{QUOTE_STYLE}">'
         + body.html + "</blockquote>")
@@ -155,6 +155,6 @@ def forward_html(body: EditorHtml, *, subject: str, from_: Sequence[Address],
     block and the original."""
     block = forward_header_block(subject=subject, from_=from_, to=to, cc=cc, date=date)
     return sanitize_compose_html(
-        "<div><br></div>" + signature_html(signature)
+        "<div><br></div><div><br></div>" + signature_html(signature)
         + f'<div class="mail-forward-header">{_lines(block)}</div><br>'
         + f'<div class="mail-forwarded">{body.html}</div>')
