@@ -202,25 +202,75 @@ def test_the_task_releases_the_key_and_drains_the_user_in_batches(publishes: Pub
     assert len(transport.transmitted) == 5
 
 
-def test_a_message_committed_during_a_drain_is_sent_once(publishes: Publishes) -> None:
+def test_a_message_committed_during_a_drain_publishes_nothing_and_is_sent_once(
+        publishes: Publishes) -> None:
     user = new_user()
     first = enqueue(user, "a@remote.test")
     late: list[OutgoingMessage] = []
 
     def enqueue_while_sending(n: int) -> None:
-        if n == 0:  # the drain released the key and is at SMTP with the first message
+        if n == 0:  # the drain holds the key and is at SMTP with the first message
+            assert wakeups.pending(user.pk)
             late.append(enqueue(user, "b@remote.test"))
 
     transport = Transport(enqueue_while_sending)
     delivery.deliver_and_drain(first.pk, transport=transport)
-    # its commit came after the release: it published a wake-up of its own ...
-    assert publishes.pks == [first.pk, late[0].pk]
-    # ... and the drain, still running, took it too
-    assert accepted(first) and accepted(late[0])
+    assert publishes.pks == [first.pk]  # the running drain is its wake-up ...
+    assert accepted(first) and accepted(late[0])  # ... and took it
     assert transport.transmitted == [("a@remote.test",), ("b@remote.test",)]
-    # that wake-up finds nothing left to do
-    assert not delivery.deliver_and_drain(late[0].pk, transport=transport).claimed
-    assert len(transport.transmitted) == 2
+    assert not wakeups.pending(user.pk)  # handed back at the end
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_message_committed_at_the_drains_release_is_not_lost(
+        when: str, publishes: Publishes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain found nothing due and hands the key back: a message committed right before
+    the delete is seen by the check after it; one committed right after publishes."""
+    user = new_user()
+    first = enqueue(user, "a@remote.test")
+    late: list[OutgoingMessage] = []
+    real_release = wakeups.release
+
+    def release(user_id: int) -> None:
+        if when == "before" and not late:
+            late.append(enqueue(user, "b@remote.test"))  # the key is still set: no publish
+        real_release(user_id)
+        if when == "after" and not late:
+            late.append(enqueue(user, "b@remote.test"))  # the key is gone: a publish
+
+    monkeypatch.setattr(wakeups, "release", release)
+    transport = Transport()
+    delivery.deliver_and_drain(first.pk, transport=transport)
+    assert accepted(first)
+    if when == "before":
+        # the drain's check after the release saw it, took the key back and sent it
+        assert publishes.pks == [first.pk] and accepted(late[0])
+        assert len(transport.transmitted) == 2
+    else:
+        # its enqueue set the key and published; the drain saw the key taken and left it
+        assert publishes.pks == [first.pk, late[0].pk]
+        monkeypatch.undo()
+        delivery.deliver_and_drain(late[0].pk, transport=transport)
+        assert accepted(late[0]) and len(transport.transmitted) == 2
+    assert not wakeups.pending(user.pk)
+
+
+def test_a_drain_killed_while_holding_the_key_delays_until_it_expires(
+        publishes: Publishes, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(wakeups, "TTL", 1)
+    user = new_user()
+    wakeups.hold(user.pk)  # a drain runs ... and its worker is killed
+    stranded = enqueue(user, "a@remote.test")
+    assert publishes.pks == []  # held back by the dead drain's key
+    time.sleep(1.2)
+    assert not wakeups.pending(user.pk)  # expired: new messages publish again
+    fresh = enqueue(user, "b@remote.test")
+    assert publishes.pks == [fresh.pk]
+    transport = Transport()
+    delivery.deliver_and_drain(fresh.pk, transport=transport)
+    assert accepted(stranded) and accepted(fresh)  # the drain takes the held-back one too
 
 
 def test_a_message_committed_before_the_release_is_drained_without_a_publish(

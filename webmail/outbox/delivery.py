@@ -256,18 +256,15 @@ DRAIN_SECONDS = 20.0
 def deliver_and_drain(pk: int, *, worker: str | None = None,
                       transport: Transport | None = None,
                       batch: int | None = None) -> DeliveryReport:
-    """The delivery task: release the user's wake-up key (``wakeups``), then deliver ``pk``
-    (with its batch) if it can be claimed, then drain every other due message of that user.
-
-    The release comes before any claim: a message committed before it is seen by the claims
-    that follow; one committed after it publishes a wake-up of its own. Returns ``pk``'s
-    report (``claimed=False`` when another task or batch had it).
-    """
+    """The delivery task: mark the user's drain as running (``wakeups.hold``), deliver ``pk``
+    (with its batch) if it can be claimed, then drain every due message of that user and hand
+    the wake-up key back (``drain``). Returns ``pk``'s report (``claimed=False`` when another
+    task or batch had it)."""
     worker = worker or worker_name()
     user_id, can_claim = _peek(pk, timezone.now())
     if user_id is None:
         return DeliveryReport(pk, claimed=False)
-    wakeups.release(user_id)
+    wakeups.hold(user_id)
     report = (_deliver(pk, worker, transport, batch) if can_claim
               else DeliveryReport(pk, claimed=False))
     drain(user_id, worker=worker, transport=transport, batch=batch)
@@ -277,36 +274,54 @@ def deliver_and_drain(pk: int, *, worker: str | None = None,
 def drain(user_id: int, *, worker: str | None = None, transport: Transport | None = None,
           batch: int | None = None, seconds: float = DRAIN_SECONDS) -> int:
     """Claim and send ``user_id``'s due messages, a batch (``BATCH_SIZE``) per claim, until
-    none is due; returns how many messages were claimed.
+    none is due, then release the wake-up key and look once more; returns how many messages
+    were claimed.
 
-    Each round first reads whether anything is due (on SQLite a claim is a write transaction
-    even when it finds nothing). Rows another worker is claiming at the same moment are
-    skipped and stay theirs. After ``seconds`` the drain publishes a task for the user (it
-    drains again) and returns.
+    While it runs, the key stays set (refreshed), so the user's new messages publish nothing:
+    the loop takes them. When nothing is due, it deletes the key and THEN checks again: a
+    message committed before the delete is seen by that check (and the drain takes the key
+    back and goes on, unless someone else set it, who published a task); one committed after
+    it finds the key absent and publishes (``wakeups``). Each round first reads whether
+    anything is due (on SQLite a claim is a write transaction even when it finds nothing).
+    Rows another worker is claiming at the same moment are skipped and stay theirs. After
+    ``seconds`` the drain publishes a task for the user (it goes on) and returns.
     """
     worker = worker or worker_name()
     size = BATCH_SIZE if batch is None else max(batch, 1)
-    started = time.monotonic()
+    started = held = time.monotonic()
     taken = 0
     user: User | None = None
-    while _due_rows(user_id, timezone.now(), None).exists():
-        token = uuid.uuid4().hex
-        with transaction.atomic():
-            now = timezone.now()
-            ids = claim_due(user_id, token=token, worker=worker, now=now, limit=size)
-            if not ids:
-                return taken  # another worker is claiming them right now
-            if user is None:
-                user = User.objects.get(pk=user_id)
-            prepared = _prepare_batch(_load(ids, user), user, token, worker, now)
-        taken += len(ids)
-        if prepared.items:
-            assert prepared.server is not None
-            _send(prepared.items, prepared.server, token, transport or SESSIONS.submit)
-        if time.monotonic() - started > seconds:
-            publish_deliver(ids[-1])  # a task that drains on (it reads the user from the row)
-            break
-    return taken
+    while True:
+        while _due_rows(user_id, timezone.now(), None).exists():
+            token = uuid.uuid4().hex
+            with transaction.atomic():
+                now = timezone.now()
+                ids = claim_due(user_id, token=token, worker=worker, now=now, limit=size)
+                if user is None and ids:
+                    user = User.objects.get(pk=user_id)
+                prepared = (_prepare_batch(_load(ids, user), user, token, worker, now)
+                            if ids and user is not None else _Prepared())
+            if not ids:  # another worker is claiming them right now: theirs once committed
+                time.sleep(0.01)
+                break
+            taken += len(ids)
+            if prepared.items:
+                assert prepared.server is not None
+                _send(prepared.items, prepared.server, token, transport or SESSIONS.submit)
+            if time.monotonic() - started > seconds:
+                # Go on in a new task (it reads the user from the row); the key stays set
+                # for it, unless that publish failed.
+                if not publish_deliver(ids[-1]):
+                    wakeups.release(user_id)
+                return taken
+            if time.monotonic() - held > wakeups.TTL / 3:
+                wakeups.hold(user_id)
+                held = time.monotonic()
+        wakeups.release(user_id)
+        if not _due_rows(user_id, timezone.now(), None).exists():
+            return taken
+        if not wakeups.acquire(user_id):
+            return taken  # whoever set the key published a task, or is draining
 
 
 def _prepare(pk: int, token: str, worker: str, now: datetime, size: int) -> _Prepared:

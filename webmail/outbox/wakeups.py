@@ -1,25 +1,28 @@
-"""Wake-ups: at most one pending delivery task per user, instead of one task per message.
+"""Wake-ups: at most one pending or running delivery task per user, instead of one task per
+message.
 
 A message committed for immediate sending needs a worker to look at its user's due messages;
 it does not need a task of its own. After the enqueue's commit, ``acquire(user)`` sets a short
-lived key in the broker's Redis (``SET NX EX``); only the caller that set it publishes a
-task. A worker's delivery task deletes the key (``release``) BEFORE its first claim and then
-drains every due message of that user (``delivery.deliver_and_drain``).
+lived key in the broker's Redis (``SET NX EX``); only the caller that set it publishes a task.
+The task (``delivery.deliver_and_drain``) keeps the key set while it drains the user's due
+messages (``hold``), so messages committed meanwhile publish nothing: its loop takes them.
+When nothing is due, it deletes the key (``release``) and THEN checks once more.
 
 Why nothing committed is left without a worker (the rows are the truth; the key only saves
-publishes):
+publishes). A message is committed before its enqueue tries ``acquire``:
 
-- a message committed before a ``release`` is due when that task's drain claims after the
-  release, so the drain (or a concurrent one) takes it;
-- a message committed after a ``release`` finds the key absent (its ``acquire`` publishes) or
-  set by someone who acquired it after that release and published a task that has not yet
-  released it, so that task's drain comes after this commit;
+- if that sets the key, the enqueue publishes a task, which drains after that commit;
+- if the key was set, its holder is a task that is pending or draining; it deletes the key
+  after this attempt and checks for due messages after its delete, so that check sees the
+  message (unless a claim already took it). If the check finds due messages, the drain takes
+  the key back and goes on; if the key was set again meanwhile, whoever set it published a
+  task or is draining, and the same holds for it.
 - what the key cannot cover (a publish that failed, a process killed between ``acquire`` and
-  the publish, a worker killed between ``release`` and its claims, Redis restarted with the
-  task in it) is what the sweeper covers for any publish: the row stays due with its
-  ``published_at`` from the enqueue, and every sweep republishes due rows whose publish is
-  older than a minute. The key expires after ``TTL`` seconds, so such a stale key stops
-  holding back new publishes soon too.
+  the publish, a worker killed while it held the key, Redis restarted with the task in it) is
+  what the sweeper covers for any publish: the row stays due with its ``published_at`` from
+  the enqueue, and every sweep republishes due rows whose publish is older than a minute. The
+  key expires ``TTL`` seconds after its last refresh, so a stale key stops holding back new
+  publishes soon too.
 
 A spare wake-up costs one read and one empty claim; a missing one costs at most the sweeper's
 delay. Without a Redis broker (the embedded filesystem broker) there is no gate: every
@@ -102,6 +105,18 @@ def release(user_id: int) -> None:
         client.delete(key(user_id))
     except _ERRORS as exc:  # the key expires after TTL anyway
         log.warning("wake-up key of user %s not deleted: %s", user_id, exc)
+
+
+def hold(user_id: int) -> None:
+    """Set (or refresh) ``user_id``'s key: a drain of that user is running, and will check for
+    due messages after its ``release``. Errors are logged (new messages then publish)."""
+    client = _client()
+    if client is None:
+        return
+    try:
+        client.set(key(user_id), b"1", ex=TTL)
+    except _ERRORS as exc:
+        log.warning("wake-up key of user %s not set: %s", user_id, exc)
 
 
 def pending(user_id: int) -> bool:
