@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import DefaultIdentityForm, IdentityForm, RemoteSenderForm, UserSettingsForm
-from accounts.models import Identity, User
+from accounts.models import Identity, Theme, User
 from accounts.preferences import (
     identity_set_default,
     identity_update,
@@ -66,6 +66,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     settings_save(user=_user(request), values=form.cleaned_data)
     messages.success(request, _("Your settings are saved."))
     return HttpResponseRedirect(SETTINGS_URL)
+
+
+@login_required
+@require_POST
+def theme_save(request: HttpRequest) -> HttpResponse:
+    """The header's light/dark toggle: only the theme, in one request (204; 400 when the
+    value is not a theme). The settings page saves it with everything else."""
+    theme = str(request.POST.get("theme", ""))
+    if theme not in Theme.values:
+        return HttpResponse(status=400)
+    settings_save(user=_user(request), values={"theme": theme})
+    return HttpResponse(status=204)
 
 
 @login_required

@@ -7,6 +7,7 @@ urlpatterns = [
     path("login/code/", views.sign_in_code, name="login-code"),
     path("logout/", views.sign_out, name="logout"),
     path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/theme/", settings_views.theme_save, name="settings-theme"),
     path("settings/identity/", settings_views.identity_save, name="settings-identity"),
     path("settings/identity/default/", settings_views.identity_default,
          name="settings-identity-default"),

@@ -75,19 +75,10 @@
     if (themeButton) { themeButton.setAttribute("aria-pressed", isDark() ? "true" : "false"); }
   }
   function saveTheme(theme) {
-    // The settings form is the one place that validates preferences: fetch it, change the
-    // theme, post it back with everything else as it was.
-    return fetch("/settings/", {credentials: "same-origin"})
-      .then(function (r) { if (!r.ok) { throw new Error("settings " + r.status); } return r.text(); })
-      .then(function (html) {
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        var form = doc.querySelector("form[action='/settings/']");
-        var radio = form && form.querySelector("input[name=theme][value='" + theme + "']");
-        if (!radio) { throw new Error("no theme field"); }
-        radio.checked = true;
-        return fetch("/settings/", {method: "POST", body: new FormData(form),
-          credentials: "same-origin", headers: {"X-CSRFToken": csrfToken()}});
-      })
+    var body = new FormData();
+    body.append("theme", theme);
+    return fetch("/settings/theme/", {method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrfToken()}})
       .then(function (r) { if (!r.ok) { throw new Error("save " + r.status); } });
   }
   if (themeButton) {

@@ -40,6 +40,19 @@ def test_settings_are_saved(alice_client: Client, alice: Persona) -> None:
         "Alice Liddell", 100, "known", "Asia/Tokyo", "de", "dark", "html")
 
 
+def test_the_theme_toggle_saves_only_the_theme(alice_client: Client, alice: Persona) -> None:
+    alice_client.post("/settings/", FORM)
+    assert alice_client.post("/settings/theme/", {"theme": "light"}).status_code == 204
+    prefs = UserSettings.objects.get(user__username=alice.address)
+    assert (prefs.theme, prefs.display_name, prefs.page_size, prefs.language) == (
+        "light", "Alice Liddell", 100, "de")  # everything else as it was
+    assert alice_client.post("/settings/theme/", {"theme": "neon"}).status_code == 400
+    assert alice_client.get("/settings/theme/").status_code == 405
+    assert UserSettings.objects.get(user__username=alice.address).theme == "light"
+    anonymous = Client().post("/settings/theme/", {"theme": "dark"})
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+
+
 @pytest.mark.parametrize("field,value", [("time_zone", "Mars/Olympus"), ("page_size", "30"),
                                          ("language", "xx"), ("theme", "neon")])
 def test_bad_values_are_refused(alice_client: Client, field: str, value: str) -> None:

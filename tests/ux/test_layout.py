@@ -92,12 +92,16 @@ def test_dark_mode_follows_the_system_and_the_toggle_and_keeps_mail_on_paper(ux:
         "h => getComputedStyle(h).backgroundColor")
     assert paper == "rgb(255, 255, 255)", paper
 
-    # The toggle switches at once and is saved for the next page (and the next device).
+    # The toggle switches at once and is saved for the next page (and the next device), in one
+    # request.
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(f"{r.method} {r.url.split(ux.url(''))[-1]}"))
     page.click("#theme-toggle")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     expect(page.locator("#theme-toggle")).to_have_attribute("aria-pressed", "false")
     page.wait_for_timeout(100)
     page.wait_for_load_state("networkidle")
+    assert requests == ["POST /settings/theme/"], requests
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
