@@ -16,6 +16,7 @@ nothing from Django at module level apart from types.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -144,6 +145,46 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+TASK_HEADER = "webmail_request_id"
+
+
+def _stamp_task(headers: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+    """Celery ``before_task_publish``: a task published while a request runs carries its id."""
+    rid = current_request_id()
+    if rid and headers is not None:
+        headers.setdefault(TASK_HEADER, rid)
+
+
+def _task_started(task: Any = None, task_id: str | None = None, **_kwargs: Any) -> None:
+    """Celery ``task_prerun``: the task's log lines carry the id of the request that published
+    it (so web and worker logs join), else the task's own id."""
+    request = getattr(task, "request", None)
+    rid = sane_request_id(getattr(request, TASK_HEADER, None)) or sane_request_id(task_id)
+    token = request_id_var.set(rid)
+    if request is not None:
+        request.webmail_request_id_token = token
+
+
+def _task_finished(task: Any = None, **_kwargs: Any) -> None:
+    token = getattr(getattr(task, "request", None), "webmail_request_id_token", None)
+    if token is not None:
+        with contextlib.suppress(ValueError):  # set in another context: nothing to undo
+            request_id_var.reset(token)
+        task.request.webmail_request_id_token = None
+
+
+def connect_celery_signals() -> None:
+    """Carry request ids from web processes into Celery tasks (``webmail/celery.py``)."""
+    from celery import signals
+
+    signals.before_task_publish.connect(_stamp_task, weak=False,
+                                        dispatch_uid="webmail-request-id-stamp")
+    signals.task_prerun.connect(_task_started, weak=False,
+                                dispatch_uid="webmail-request-id-start")
+    signals.task_postrun.connect(_task_finished, weak=False,
+                                 dispatch_uid="webmail-request-id-end")
 
 
 def _scrub_event(event: Event, hint: Hint) -> Event:
