@@ -97,12 +97,18 @@ class ConnectionPool:
             try:
                 if candidate is not None:
                     store, last_used = candidate
-                    if time.monotonic() - last_used > self.check_after:
-                        try:
+                    # Every lease starts caught up: a NOOP makes the server report what
+                    # other sessions did to the selected folder (``refresh``, which also
+                    # forgets the previous request's STATUS answers), and one after a long
+                    # idle proves the connection still works.
+                    try:
+                        if time.monotonic() - last_used > self.check_after:
                             store.noop()
-                        except ImapError:
-                            store.logout()
-                            return self._connect(server, credentials), generation
+                        else:
+                            store.refresh()
+                    except ImapError:
+                        store.logout()
+                        return self._connect(server, credentials), generation
                     return store, generation
                 return self._connect(server, credentials), generation
             except BaseException:

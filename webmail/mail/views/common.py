@@ -22,10 +22,9 @@ from webmail.mail.selectors import ListParams
 
 @contextlib.contextmanager
 def open_store(request: HttpRequest) -> Iterator[MailStore]:
-    """The signed-in user's store, caught up with changes made since its last use (a pooled
-    connection otherwise answers the first command from the previous request's state)."""
+    """The signed-in user's store, caught up with changes made since its last use (the pool
+    refreshes a reused connection when it lends it: ``ImapStore.refresh``)."""
     with mailconn.mail_store(request) as store:
-        store.refresh()
         yield store
 
 
