@@ -112,6 +112,43 @@ def all_corpus_messages() -> list[CorpusMessage]:
     return messages
 
 
+def html_corpus_messages() -> list[CorpusMessage]:
+    """The corpus messages whose payload is in an HTML body (or an inline cid: part)."""
+    return [m for m in all_corpus_messages()
+            if "html body" in m.payload_location or "cid" in m.payload_location]
+
+
+def editor_problems(session: Any) -> list[str]:
+    """The body-document DOM check over the compose editor's markup, parsed again on its own.
+    ``session``: a ``tests.browser.conftest.BrowserSession``."""
+    script = f"""() => {{
+      const editor = document.querySelector(".rich-editor");
+      if (!editor) return [];
+      const doc = new DOMParser().parseFromString(editor.innerHTML, "text/html");
+      return ({BODY_DOM_CHECK})(doc);
+    }}"""
+    return [f"editor: {p}" for p in session.page.evaluate(script)]
+
+
+def open_each_in_editor(session: Any, *, param: str, folder: str, uids: list[int],
+                        messages: list[CorpusMessage], what: str) -> tuple[list[str], int]:
+    """Open ``/compose/?<param>=<folder>/<uid>`` for each message (a draft, a reply, a
+    forward) and check the page and its editor. Returns the problems and how many editors
+    received HTML (the format field says ``html``)."""
+    problems: list[str] = []
+    rich = 0
+    for uid, message in zip(uids, messages, strict=True):
+        label = f"{message.id} ({folder}/{uid}) {what}"
+        problems += session.visitor.open(f"/compose/?{param}={folder}%2F{uid}", label=label,
+                                         kind="app")
+        session.recorder.step(f"{label} editor check")
+        editor = editor_problems(session)
+        rich += session.page.evaluate(
+            "document.querySelector('form.compose input[name=format]').value === 'html'")
+        problems += [f"{label}: {p}" for p in editor] + session.recorder.finish()
+    return problems, rich
+
+
 def imap_quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -11,13 +11,11 @@ import pytest
 from accounts.models import User
 from accounts.selectors import user_settings
 from tests.browser.conftest import BrowserSession
-from tests.browser.harness import all_corpus_messages, append_all
-from tests.browser.test_drafts import _editor_problems
+from tests.browser.harness import append_all, html_corpus_messages, open_each_in_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.dovecot, pytest.mark.django_db(transaction=True)]
 
-HTML = [m for m in all_corpus_messages()
-        if "html body" in m.payload_location or "cid" in m.payload_location]
+HTML = html_corpus_messages()
 CHUNKS = 2
 
 
@@ -31,22 +29,13 @@ def test_hostile_html_quoted_in_the_editor_stays_inert(kind: str, index: int,
     prefs = user_settings(User.objects.get(username=persona.address))
     prefs.compose_format = "html"
     prefs.save()
-    # A folder of their own: signing in selected INBOX already (and saw it empty).
+    # A folder of their own, apart from the inbox the sign-in opened.
     conn = persona.imap()
     conn.create("Quoted")
     conn.logout()
     uids = append_all(persona.address, persona.password, [m.raw for m in messages],
                       folder="Quoted")
-    problems: list[str] = []
-    rich = 0
-    for uid, message in zip(uids, messages, strict=True):
-        label = f"{message.id} (Quoted/{uid}) {kind}"
-        problems += signed_in.visitor.open(f"/compose/?{kind}=Quoted%2F{uid}", label=label,
-                                           kind="app")
-        signed_in.recorder.step(f"{label} editor check")
-        editor = _editor_problems(signed_in)
-        rich += signed_in.page.evaluate(
-            "document.querySelector('form.compose input[name=format]').value === 'html'")
-        problems += [f"{label}: {p}" for p in editor] + signed_in.recorder.finish()
+    problems, rich = open_each_in_editor(signed_in, param=kind, folder="Quoted", uids=uids,
+                                         messages=messages, what=kind)
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
     assert rich == len(messages)  # every one was quoted as HTML in the editor
