@@ -209,6 +209,10 @@ WEBMAIL_TLS_VERIFY = env_bool("WEBMAIL_TLS_VERIFY", True)
 # IMAP connections kept per user and how long an idle one lives (connection reuse).
 WEBMAIL_IMAP_POOL_PER_USER = env_int("WEBMAIL_IMAP_POOL_PER_USER", 2, minimum=1, maximum=20)
 WEBMAIL_IMAP_POOL_IDLE = env_int("WEBMAIL_IMAP_POOL_IDLE", 240, minimum=5)
+# What each web process keeps of what it read last from the cache (webmail.localcache), in MB:
+# folder orders (400 KB per 100,000 messages) and sanitized bodies. 0 turns one off.
+WEBMAIL_LOCAL_INDEX_CACHE_MB = env_int("WEBMAIL_LOCAL_INDEX_CACHE_MB", 32, minimum=0)
+WEBMAIL_LOCAL_BODY_CACHE_MB = env_int("WEBMAIL_LOCAL_BODY_CACHE_MB", 32, minimum=0)
 
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50, minimum=10, maximum=500)
 WEBMAIL_COMPOSE_AUTOSAVE_SECONDS = env_int("WEBMAIL_COMPOSE_AUTOSAVE_SECONDS", 20, minimum=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,13 @@ def test_a_process_copy_is_used_only_for_the_status_it_was_made_for(
     stale = dataclasses.replace(first.status, uidnext=first.status.uidnext + 1)
     assert index_module._recent_get(cache_key, first.status) is not None
     assert index_module._recent_get(cache_key, stale) is None
+
+
+def test_the_process_budgets_come_from_the_settings(settings: Any) -> None:
+    from webmail.mail import bodies
+
+    assert index_module.recent.limit == settings.WEBMAIL_LOCAL_INDEX_CACHE_MB * 1024 * 1024
+    assert bodies.recent.limit == settings.WEBMAIL_LOCAL_BODY_CACHE_MB * 1024 * 1024
+    off: BoundedLRU[str] = BoundedLRU(limit=0)  # a budget of 0 MB keeps nothing
+    off.put("k", "v", 1)
+    assert off.get("k") is None

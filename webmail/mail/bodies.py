@@ -10,8 +10,9 @@ sanitized body for one remote-content policy. Both are cached:
 A message's bytes never change under a UID (RFC 3501), so neither can go stale; a new
 sanitizer version or UIDVALIDITY gives new keys. Opening a message costs one fetch and one
 parse; the body document, the attachments and the second policy then come from the cache.
-Each web process also keeps the ones it used last (``recent``, 32 MB): the message page and its
-body document, asked for one after the other, do not read a megabyte of HTML from Redis again.
+Each web process also keeps the ones it used last (``recent``, ``WEBMAIL_LOCAL_BODY_CACHE_MB``):
+the message page and its body document, asked for one after the other, do not read a megabyte
+of HTML from Redis again.
 
 Inline images (``cid:``) are embedded as ``data:`` URIs. The body document lives in a sandboxed
 iframe without ``allow-same-origin``, so its own requests come from an opaque origin and the
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.html import escape
 from django.utils.translation import gettext
@@ -112,7 +114,8 @@ class RenderedBody:
 
 #: (digest, body) by the shared cache's body or facts key; immutable, like those entries.
 #: The digest is None where only the body was read (the body document).
-recent: BoundedLRU[tuple[MessageDigest | None, RenderedBody]] = BoundedLRU(32 * 1024 * 1024)
+recent: BoundedLRU[tuple[MessageDigest | None, RenderedBody]] = BoundedLRU(
+    settings.WEBMAIL_LOCAL_BODY_CACHE_MB * 1024 * 1024)
 
 
 def _keep(key: str, digest: MessageDigest | None, body: RenderedBody) -> None:

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from django.conf import settings
 from django.core.cache import cache
 
 from webmail.imap.gateway import MailStore, fallback_order
@@ -124,9 +125,10 @@ class FolderIndex:
         return before, after
 
 
-#: Orders this process read or wrote last (cache key -> UIDNEXT, MESSAGES, UIDs); 32 MB is
-#: the orders of about 80 folders of 100,000 messages.
-recent: BoundedLRU[tuple[int, int, array[int]]] = BoundedLRU(32 * 1024 * 1024)
+#: Orders this process read or wrote last (cache key -> UIDNEXT, MESSAGES, UIDs); the default
+#: 32 MB holds the orders of about 80 folders of 100,000 messages.
+recent: BoundedLRU[tuple[int, int, array[int]]] = BoundedLRU(
+    settings.WEBMAIL_LOCAL_INDEX_CACHE_MB * 1024 * 1024)
 
 
 def _recent_get(cache_key: str, status: FolderStatus) -> array[int] | None:
