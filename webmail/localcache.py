@@ -48,10 +48,6 @@ class BoundedLRU(Generic[V]):
             while self._bytes > self.limit:
                 self._drop(next(iter(self._entries)))
 
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._drop(key)
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -127,6 +127,11 @@ def _key(kind: str, *parts: object) -> str:
     return f"mail:{kind}:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _body_key(policy: RemotePolicy, *base: object) -> str:
+    """The rendered body's key; ``base`` is (user key, folder, UIDVALIDITY, UID)."""
+    return _key("body", POLICY_VERSION, policy.value, *base)
+
+
 def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
                     policy: RemotePolicy, html: bool = True) -> tuple[MessageDigest, RenderedBody]:
     """The digest and the rendered body of one message, from the cache or the server.
@@ -139,7 +144,7 @@ def message_content(store: MailStore, *, user_key: str, folder: str, uid: int,
     uidvalidity = store.select(folder).uidvalidity
     base = (user_key, folder, uidvalidity, uid)
     digest_key = _key("digest", DIGEST_VERSION, *base)
-    body_key = _key("body", POLICY_VERSION, policy.value, *base)
+    body_key = _body_key(policy, *base)
     facts_key = _key("bodyfacts", POLICY_VERSION, policy.value, *base)
     local = recent.get(body_key if html else facts_key)
     if local is not None and local[0] is not None:
@@ -174,7 +179,7 @@ def cached_body(store: MailStore, *, user_key: str, folder: str, uid: int,
     cache), without asking the server anything but the folder's UIDVALIDITY (known to a
     connection that has it selected). None: call ``message_content``."""
     uidvalidity = store.select(folder).uidvalidity
-    body_key = _key("body", POLICY_VERSION, policy.value, user_key, folder, uidvalidity, uid)
+    body_key = _body_key(policy, user_key, folder, uidvalidity, uid)
     local = recent.get(body_key)
     if local is not None:
         return local[1]

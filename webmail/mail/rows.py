@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.template.defaultfilters import filesizeformat
-from django.utils import dateformat, formats, timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -84,19 +84,26 @@ def mail_size(value: int | None) -> str:
     return str(filesizeformat(size))
 
 
+def short_date(local: datetime, today: date) -> str:
+    """A list's date column: the time for today's mail, else the short date (``local`` and
+    ``today`` in the user's zone, formats of the active language)."""
+    if local.date() == today:
+        return str(formats.time_format(local, "TIME_FORMAT"))
+    return str(formats.date_format(local, "SHORT_DATE_FORMAT"))
+
+
+def full_datetime(local: datetime) -> str:
+    return str(formats.date_format(local, "DATETIME_FORMAT"))
+
+
 @lru_cache(maxsize=8192)
 def _date_cell(value: datetime, zone: str, language: str, today: date) -> str:
     """``<time>`` of one row: ISO in the user's zone, the full date as its title, and the time
     (today) or the short date (before) as its text. Cached per (value, zone, language, today):
     the zone and language are those active when it runs, which the key names."""
     local = timezone.localtime(value)
-    if local.date() == today:
-        short = formats.time_format(local, "TIME_FORMAT")
-    else:
-        short = formats.date_format(local, "SHORT_DATE_FORMAT")
-    full = dateformat.format(local, formats.get_format("DATETIME_FORMAT"))
-    return (f'<time datetime="{escape(local.isoformat())}" title="{escape(full)}">'
-            f'{escape(short)}</time>')
+    return (f'<time datetime="{escape(local.isoformat())}" title="{escape(full_datetime(local))}">'
+            f'{escape(short_date(local, today))}</time>')
 
 
 def message_rows(rows: Sequence[MessageSummary], *, folder: str, item_query: str,

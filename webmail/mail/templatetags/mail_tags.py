@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from webmail.mail import rows
@@ -32,18 +32,14 @@ def mail_date(value: datetime | None) -> str:
     """Today: the time; this year: day and month; before: the short date (user's zone)."""
     if value is None:
         return ""
-    local = timezone.localtime(value)
-    today = timezone.localtime(timezone.now()).date()
-    if local.date() == today:
-        return formats.time_format(local, "TIME_FORMAT")
-    return formats.date_format(local, "SHORT_DATE_FORMAT")
+    return rows.short_date(timezone.localtime(value), timezone.localtime(timezone.now()).date())
 
 
 @register.filter
 def mail_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
-    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    return rows.full_datetime(timezone.localtime(value))
 
 
 @register.filter

@@ -127,8 +127,7 @@ def message_view(request: HttpRequest, folder: str, uid: str) -> HttpResponse:
                             params=params, remote=choice,
                             max_bytes=settings.WEBMAIL_MAX_MESSAGE_BYTES,
                             allow_remote=lambda sender: remote_allowed(
-                                request.user, sender,  # type: ignore[arg-type]
-                                getattr(request, "user_settings", None)))
+                                request.user, sender, _prefs(request)))  # type: ignore[arg-type]
         size = page_size(request)
         list_page = (page.position - 1) // size + 1 if page.position else 1
         state = live.page_state(store, folder)
