@@ -220,10 +220,26 @@ def wait_for_message(
     deadline = time.monotonic() + timeout
     seen: list[str] = []
     last_uid = 0
+    reconnects = 0
     conn = imap_login(address)
     try:
         while True:
-            for uid, message in _fetch_since(conn, folder, last_uid):
+            try:
+                arrived = _fetch_since(conn, folder, last_uid)
+            except imaplib.IMAP4.abort:
+                # The session's server process went away. Dovecot 2.3 panics (and its master
+                # restarts the process) when a SELECT creating a fresh user's INBOX and an LMTP
+                # delivery creating it too lock its list index in opposite orders (fcntl says
+                # EDEADLK). A client logs in again; so does this poller, a few times.
+                reconnects += 1
+                if reconnects > 3:
+                    raise
+                with contextlib.suppress(Exception):
+                    conn.shutdown()
+                time.sleep(interval)
+                conn = imap_login(address)
+                continue
+            for uid, message in arrived:
                 last_uid = max(last_uid, uid)
                 if predicate(message):
                     return message

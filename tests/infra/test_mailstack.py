@@ -248,3 +248,27 @@ def test_refusal_by_remote_server_comes_back_as_dsn_with_envid() -> None:
     headers = returned.get_payload(decode=True) or b""
     assert subject.encode() in headers
     assert b"Hello from the mail stack test." not in headers
+
+
+def test_the_poller_logs_in_again_when_its_session_goes_away(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    address = mailstack.new_address()
+    subject = f"after a lost session {uuid.uuid4().hex}"
+    with smtplib.SMTP(mailstack.HOST, mailstack.SMTP_PORT, timeout=10) as smtp:
+        smtp.send_message(_message(address, address, subject))
+    real = mailstack._fetch_since
+    aborts = {"left": 2}
+
+    def flaky(conn: imaplib.IMAP4, folder: str, last_uid: int) -> list[tuple[int, Message]]:
+        if aborts["left"]:
+            aborts["left"] -= 1
+            conn.shutdown()  # as when Dovecot's process for this session dies
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        return real(conn, folder, last_uid)  # type: ignore[return-value]
+
+    monkeypatch.setattr(mailstack, "_fetch_since", flaky)
+    found = mailstack.wait_for_message(address, _subject_is(subject), timeout=30)
+    assert found["Subject"] == subject and aborts["left"] == 0
+    aborts["left"] = 10  # a server that keeps dropping the session is an error, not a wait
+    with pytest.raises(imaplib.IMAP4.abort):
+        mailstack.wait_for_message(address, _subject_is("never"), timeout=30)
