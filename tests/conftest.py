@@ -166,6 +166,21 @@ def _clear_cache() -> Iterator[None]:
     localcache.clear_all()  # the process's own copies (FakeStores repeat UIDVALIDITY and UIDs)
 
 
+@pytest.fixture(autouse=True)
+def _default_language_and_zone() -> Iterator[None]:
+    """Each test starts in the default language and time zone. A request through the test
+    client runs the middleware in the test's own thread, and Django's ``activate`` (of the
+    Accept-Language or a user's saved language) lasts for the thread: without this, a test
+    after one whose user reads German would render German outside any request."""
+    from django.utils import timezone, translation
+
+    translation.deactivate()
+    timezone.deactivate()
+    yield
+    translation.deactivate()
+    timezone.deactivate()
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0,
                interval: float = 0.2) -> object:
     deadline = time.monotonic() + timeout
